@@ -1,0 +1,165 @@
+//! S3 clients per account.
+//!
+//! The master account is reached with the default credentials chain (environment, profile, SSO,
+//! web identity, IMDS); a member account through STS AssumeRole into its role with the external
+//! ID. [`S3Clients`] builds one client per (role, external ID), caches it, and lets the AWS
+//! credentials provider refresh the assumed-role session before it expires.
+//!
+//! SDK retries are turned off: every caller retries through [`crate::retry`] with the error
+//! classification of [`crate::s3_error`], so retries never stack.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use tokio::sync::Mutex;
+
+use crate::config::ServiceConfig;
+use crate::job::AccountAccess;
+
+/// Errors reaching an account.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// AssumeRole (or the default chain) did not yield credentials.
+    #[error("cannot obtain credentials for account {account}{}: {message}", role_arn.as_ref().map(|r| format!(" (role {r})")).unwrap_or_default())]
+    Credentials {
+        /// Account ID.
+        account: String,
+        /// Role that was assumed, if a member.
+        role_arn: Option<String>,
+        /// What STS or the chain said.
+        message: String,
+    },
+}
+
+/// Builds and caches S3 clients per account.
+#[derive(Clone)]
+pub struct S3Clients {
+    base: SdkConfig,
+    force_path_style: bool,
+    /// Clients by (role ARN or "" for the master, external ID). Shared by every task of a
+    /// process; the lock is held only while a client is built.
+    cache: Arc<
+        Mutex<HashMap<(String, String), (aws_sdk_s3::Client, Option<SharedCredentialsProvider>)>>,
+    >,
+}
+
+impl std::fmt::Debug for S3Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Clients").finish_non_exhaustive()
+    }
+}
+
+/// Loads the base AWS configuration (default chain, endpoint override, no SDK retries).
+pub async fn load_sdk_config(config: &ServiceConfig) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(
+            aws_config::meta::region::RegionProviderChain::default_provider()
+                .or_else(Region::new(config.aws_region.clone())),
+        )
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(endpoint) = &config.aws_endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+impl S3Clients {
+    /// Creates the factory from the base configuration.
+    pub fn new(base: SdkConfig, force_path_style: bool) -> Self {
+        Self {
+            base,
+            force_path_style,
+            cache: Arc::default(),
+        }
+    }
+
+    /// Loads the AWS configuration for `config` and creates the factory.
+    pub async fn from_config(config: &ServiceConfig) -> Self {
+        Self::new(load_sdk_config(config).await, config.s3_force_path_style)
+    }
+
+    /// Returns the base configuration (default chain).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.base
+    }
+
+    /// Returns the S3 client for an account, assuming its role if it is a member.
+    pub async fn client(&self, access: &AccountAccess) -> aws_sdk_s3::Client {
+        self.client_for(access.role_arn.as_deref(), access.external_id.as_deref())
+            .await
+    }
+
+    /// Returns the S3 client for a role (`None` for the master account).
+    pub async fn client_for(
+        &self,
+        role_arn: Option<&str>,
+        external_id: Option<&str>,
+    ) -> aws_sdk_s3::Client {
+        self.entry(role_arn, external_id).await.0
+    }
+
+    async fn entry(
+        &self,
+        role_arn: Option<&str>,
+        external_id: Option<&str>,
+    ) -> (aws_sdk_s3::Client, Option<SharedCredentialsProvider>) {
+        let cache_key = (
+            role_arn.unwrap_or_default().to_string(),
+            external_id.unwrap_or_default().to_string(),
+        );
+        let mut cache = self.cache.lock().await;
+        if let Some(entry) = cache.get(&cache_key) {
+            return entry.clone();
+        }
+        let mut provider_opt = self.base.credentials_provider();
+        let mut builder =
+            aws_sdk_s3::config::Builder::from(&self.base).force_path_style(self.force_path_style);
+        if let Some(role_arn) = role_arn {
+            let mut provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+                .session_name("trawl")
+                .configure(&self.base);
+            if let Some(external_id) = external_id {
+                provider = provider.external_id(external_id);
+            }
+            let shared = SharedCredentialsProvider::new(provider.build().await);
+            builder = builder.credentials_provider(shared.clone());
+            provider_opt = Some(shared);
+        }
+        let entry = (aws_sdk_s3::Client::from_conf(builder.build()), provider_opt);
+        cache.insert(cache_key, entry.clone());
+        entry
+    }
+
+    /// Checks that credentials for `access` can be obtained (for a member: that AssumeRole with
+    /// its external ID succeeds), before any job uses them.
+    pub async fn verify_credentials(&self, access: &AccountAccess) -> Result<(), AccessError> {
+        let (_, provider_opt) = self
+            .entry(access.role_arn.as_deref(), access.external_id.as_deref())
+            .await;
+        let provider = provider_opt.ok_or_else(|| AccessError::Credentials {
+            account: access.account.clone(),
+            role_arn: access.role_arn.clone(),
+            message: "no credentials provider is configured".into(),
+        })?;
+        provider
+            .provide_credentials()
+            .await
+            .map(|_| ())
+            .map_err(|e| AccessError::Credentials {
+                account: access.account.clone(),
+                role_arn: access.role_arn.clone(),
+                message: crate::s3_error::display_chain(&e),
+            })
+    }
+}

@@ -1,0 +1,160 @@
+//! Endpoints and tuning, from the environment (then defaults), validated before anything connects.
+//!
+//! The environment is passed in as a map so tests can cover every source without touching the
+//! process environment.
+
+use std::collections::HashMap;
+
+/// Errors in configuration values.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable holds a value that cannot be used.
+    #[error("invalid value for {name}: {message}")]
+    Invalid {
+        /// Variable or option name.
+        name: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// Where the services are, and how to reach S3.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// RabbitMQ URL (`TRAWL_AMQP_URL`).
+    pub amqp_url: String,
+    /// Redis URL (`TRAWL_REDIS_URL`).
+    pub redis_url: String,
+    /// Queue that carries classification tasks (`TRAWL_TASK_QUEUE`).
+    pub task_queue: String,
+    /// S3/STS endpoint override for S3-compatible stores and tests (`AWS_ENDPOINT_URL`).
+    pub aws_endpoint_url: Option<String>,
+    /// Region used when none is configured in the AWS chain (`AWS_REGION`).
+    pub aws_region: String,
+    /// Path-style S3 addressing (`TRAWL_S3_FORCE_PATH_STYLE`); on by default with an endpoint override.
+    pub s3_force_path_style: bool,
+    /// How long to keep trying to reach RabbitMQ or Redis at start-up (`TRAWL_CONNECT_TIMEOUT_SECS`).
+    pub connect_timeout_secs: u64,
+}
+
+/// Default RabbitMQ URL.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// Default Redis URL.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/";
+/// Default task queue name.
+pub const DEFAULT_TASK_QUEUE: &str = "trawl.tasks";
+
+impl ServiceConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_map(&std::env::vars().collect())
+    }
+
+    /// Reads the configuration from `env`, falling back to defaults.
+    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            env.get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let amqp_url = get("TRAWL_AMQP_URL").unwrap_or_else(|| DEFAULT_AMQP_URL.into());
+        if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
+            return Err(ConfigError::Invalid {
+                name: "TRAWL_AMQP_URL",
+                message: format!(
+                    "{} is not an amqp:// or amqps:// URL",
+                    crate::redact_url(&amqp_url)
+                ),
+            });
+        }
+        let redis_url = get("TRAWL_REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into());
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(ConfigError::Invalid {
+                name: "TRAWL_REDIS_URL",
+                message: format!(
+                    "{} is not a redis:// or rediss:// URL",
+                    crate::redact_url(&redis_url)
+                ),
+            });
+        }
+        let aws_endpoint_url = get("AWS_ENDPOINT_URL_S3").or_else(|| get("AWS_ENDPOINT_URL"));
+        let s3_force_path_style = match get("TRAWL_S3_FORCE_PATH_STYLE") {
+            None => aws_endpoint_url.is_some(),
+            Some(v) => parse_bool("TRAWL_S3_FORCE_PATH_STYLE", &v)?,
+        };
+        let connect_timeout_secs = match get("TRAWL_CONNECT_TIMEOUT_SECS") {
+            None => 30,
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                name: "TRAWL_CONNECT_TIMEOUT_SECS",
+                message: format!("{v:?} is not a whole number of seconds"),
+            })?,
+        };
+        Ok(Self {
+            amqp_url,
+            redis_url,
+            task_queue: get("TRAWL_TASK_QUEUE").unwrap_or_else(|| DEFAULT_TASK_QUEUE.into()),
+            aws_endpoint_url,
+            aws_region: get("AWS_REGION")
+                .or_else(|| get("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
+            s3_force_path_style,
+            connect_timeout_secs,
+        })
+    }
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            name,
+            message: format!("{value:?} is not true or false"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_point_at_local_services() {
+        let config = ServiceConfig::from_env_map(&env(&[])).unwrap();
+        assert_eq!(config.amqp_url, DEFAULT_AMQP_URL);
+        assert_eq!(config.redis_url, DEFAULT_REDIS_URL);
+        assert!(!config.s3_force_path_style);
+        assert_eq!(config.aws_region, "us-east-1");
+    }
+
+    #[test]
+    fn endpoint_override_turns_on_path_style() {
+        let config =
+            ServiceConfig::from_env_map(&env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]))
+                .unwrap();
+        assert!(config.s3_force_path_style);
+        assert_eq!(
+            config.aws_endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = ServiceConfig::from_env_map(&env(&[("TRAWL_AMQP_URL", "http://x")])).unwrap_err();
+        assert!(err.to_string().contains("TRAWL_AMQP_URL"), "{err}");
+        let err = ServiceConfig::from_env_map(&env(&[("TRAWL_S3_FORCE_PATH_STYLE", "maybe")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("TRAWL_S3_FORCE_PATH_STYLE"),
+            "{err}"
+        );
+    }
+}

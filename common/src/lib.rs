@@ -1,0 +1,71 @@
+//! What Trawl's coordinator and workers share.
+//!
+//! # Layout
+//! - [`config`]: endpoints and tuning from the environment (`TRAWL_AMQP_URL`, `TRAWL_REDIS_URL`,
+//!   `AWS_ENDPOINT_URL`, …), validated before any connection opens.
+//! - [`job`]: the job file (TOML or JSON), its validation (12-digit account IDs, S3 bucket naming
+//!   rules) and the normalisation of overlapping prefixes.
+//! - [`aws`]: S3 clients per account: the master through the default credentials chain, members
+//!   through STS AssumeRole with an external ID, cached and refreshed.
+//! - [`s3_error`]: the one place where S3 SDK errors are translated into retry decisions.
+//! - [`amqp`]: RabbitMQ topology (durable quorum task queue, delivery limit, dead-letter queue).
+//! - [`store`]: the Redis data model: job state, counters, the idempotency ledger and the result
+//!   stream, with the Lua scripts that keep them consistent.
+//! - [`retry`]: jittered exponential backoff used for every transient failure.
+#![warn(missing_docs)]
+
+pub mod amqp;
+pub mod aws;
+pub mod config;
+pub mod job;
+pub mod retry;
+pub mod s3_error;
+pub mod store;
+
+/// Current time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Returns `url` with any password replaced by `***`, for error messages and logs.
+pub fn redact_url(url: &str) -> String {
+    // scheme://user:password@host…  →  scheme://user:***@host…
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if let Some(at) = authority.rfind('@') {
+            let userinfo = &authority[..at];
+            if let Some(colon) = userinfo.find(':') {
+                return format!(
+                    "{}://{}:***{}",
+                    &url[..scheme_end],
+                    &userinfo[..colon],
+                    &rest[at..]
+                );
+            }
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact_url("amqp://guest:secret@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:***@h:1/0");
+    }
+}
