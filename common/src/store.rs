@@ -798,3 +798,16 @@ impl Store {
         Ok(out)
     }
 }
+
+/// Returns a new job ID: time-ordered and unique (`j-<base36 ms>-<random>`).
+pub fn new_job_id() -> String {
+    let mut ms = crate::now_ms() as u64;
+    let mut digits = Vec::new();
+    while ms > 0 {
+        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(ms % 36) as usize]);
+        ms /= 36;
+    }
+    digits.reverse();
+    let suffix: String = (0..6).map(|_| fastrand::alphanumeric().to_ascii_lowercase()).collect();
+    format!("j-{}-{suffix}", String::from_utf8_lossy(&digits))
+}

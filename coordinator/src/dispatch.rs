@@ -1,0 +1,429 @@
+//! Pre-flight checks, listing and publishing of one job's tasks.
+//!
+//! Every (bucket, prefix) is listed with ListObjectsV2 page by page, using `StartAfter` so a
+//! checkpoint is just the last confirmed key. Each page is given a block of dense sequence
+//! numbers in one Redis script *before* it is published; the block is remembered until every
+//! task of the page is confirmed by the broker, so a coordinator restarted mid-page publishes
+//! the same page with the same numbers and the workers' ledger absorbs the duplicates.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel};
+use tokio_util::sync::CancellationToken;
+use trawl_common::amqp::{AmqpError, Topology};
+use trawl_common::aws::S3Clients;
+use trawl_common::job::{AccountAccess, BucketPlan, JobPlan};
+use trawl_common::retry::{RetryParams, retry};
+use trawl_common::s3_error::{self, S3Failure};
+use trawl_common::store::{Counters, JobStatus, Store, StoreError};
+use trawl_proto::Message;
+use trawl_proto::v1::ClassifyTask;
+
+use crate::CoordinatorConfig;
+
+/// Errors while dispatching a job.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// Redis failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// RabbitMQ failed.
+    #[error(transparent)]
+    Amqp(#[from] AmqpError),
+    /// Listing a bucket failed for good.
+    #[error("cannot list bucket {bucket} (account {account}): {failure}")]
+    List {
+        /// Account.
+        account: String,
+        /// Bucket.
+        bucket: String,
+        /// The S3 failure.
+        failure: S3Failure,
+    },
+    /// The broker kept refusing tasks.
+    #[error("rabbitmq refused {refused} task(s) of job {job_id} after retries")]
+    Refused {
+        /// Job.
+        job_id: String,
+        /// Tasks not confirmed.
+        refused: usize,
+    },
+    /// The stored plan cannot be read.
+    #[error("job {job_id} has a corrupt plan: {message}")]
+    CorruptPlan {
+        /// Job.
+        job_id: String,
+        /// Parser message.
+        message: String,
+    },
+}
+
+/// Publishes tasks for jobs; shared by every job the coordinator runs.
+pub struct Dispatcher {
+    store: Store,
+    channel: Channel,
+    topology: Topology,
+    clients: S3Clients,
+    config: CoordinatorConfig,
+    shutdown: CancellationToken,
+}
+
+impl Dispatcher {
+    /// Creates a dispatcher publishing on `channel` (switched to confirm mode here).
+    pub async fn new(
+        store: Store,
+        channel: Channel,
+        topology: Topology,
+        clients: S3Clients,
+        config: CoordinatorConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, AmqpError> {
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|source| AmqpError::Protocol { operation: "confirm select", source })?;
+        Ok(Self {
+            store,
+            channel,
+            topology,
+            clients,
+            config,
+            shutdown,
+        })
+    }
+
+    /// Runs one job: pre-flight when new, then listing and publishing until every selected
+    /// prefix is listed, the job is paused or cancelled, or the coordinator shuts down.
+    pub async fn run_job(&self, job_id: &str) -> Result<(), DispatchError> {
+        let job = self.store.job(job_id).await?;
+        let plan: JobPlan = serde_json::from_str(&job.plan_json).map_err(|e| DispatchError::CorruptPlan {
+            job_id: job_id.to_string(),
+            message: e.to_string(),
+        })?;
+        match job.status {
+            JobStatus::Created => {
+                tracing::info!(job_id, buckets = plan.buckets.len(), "pre-flight");
+                if let Err(problems) = self.preflight(&plan).await {
+                    let message = problems.join("; ");
+                    tracing::warn!(job_id, error = %message, "job refused at pre-flight");
+                    self.store
+                        .transition(job_id, JobStatus::Failed, &[JobStatus::Created], Some(&message))
+                        .await?;
+                    return Ok(());
+                }
+                if !self
+                    .store
+                    .transition(job_id, JobStatus::Running, &[JobStatus::Created], None)
+                    .await?
+                {
+                    return Ok(());
+                }
+            }
+            JobStatus::Running if !job.listing_done => {
+                tracing::info!(job_id, "resuming dispatch from checkpoints");
+            }
+            _ => return Ok(()),
+        }
+
+        // Buckets are listed concurrently, at most `list_concurrency` at once.
+        let mut results = Vec::with_capacity(plan.buckets.len());
+        let mut buckets = plan.buckets.iter();
+        let mut in_flight: FuturesUnordered<BoxFuture<'_, Result<bool, DispatchError>>> = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < self.config.list_concurrency.max(1) {
+                let Some(bucket) = buckets.next() else { break };
+                in_flight.push(Box::pin(self.dispatch_bucket(job_id, bucket)));
+            }
+            match in_flight.next().await {
+                Some(result) => results.push(result),
+                None => break,
+            }
+        }
+        let mut finished = true;
+        for result in results {
+            match result {
+                Ok(done) => finished &= done,
+                Err(error) => {
+                    let message = error.to_string();
+                    tracing::error!(job_id, error = %message, "dispatch failed");
+                    self.store
+                        .transition(job_id, JobStatus::Failed, &[JobStatus::Running], Some(&message))
+                        .await?;
+                    return Err(error);
+                }
+            }
+        }
+        if finished {
+            let completed = self.store.finish_listing(job_id).await?;
+            let job = self.store.job(job_id).await?;
+            tracing::info!(job_id, dispatched = job.dispatched, completed, "listing finished");
+        }
+        Ok(())
+    }
+
+    /// Checks every account's credentials and every bucket before anything is dispatched.
+    /// Returns one message per problem, each naming the account and bucket.
+    async fn preflight(&self, plan: &JobPlan) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        let mut accounts: BTreeMap<&str, &AccountAccess> = BTreeMap::new();
+        for bucket in &plan.buckets {
+            accounts.insert(bucket.access.account.as_str(), &bucket.access);
+        }
+        let mut master_opt: Option<Result<String, String>> = None;
+        let mut usable: BTreeMap<&str, bool> = BTreeMap::new();
+        for (account, access) in &accounts {
+            let ok = if access.role_arn.is_some() {
+                match self.clients.verify_credentials(access).await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        problems.push(error.to_string());
+                        false
+                    }
+                }
+            } else {
+                if master_opt.is_none() {
+                    master_opt = Some(
+                        trawl_common::aws::caller_account(self.clients.sdk_config())
+                            .await
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+                match master_opt.as_ref().expect("the master account was just looked up") {
+                    Ok(master) if master == account => true,
+                    Ok(master) => {
+                        problems.push(format!(
+                            "account {account} is not a configured member account (add it under [[accounts]]) \
+                             and the default credentials belong to account {master}"
+                        ));
+                        false
+                    }
+                    Err(error) => {
+                        problems.push(error.clone());
+                        false
+                    }
+                }
+            };
+            usable.insert(account, ok);
+        }
+        for bucket in &plan.buckets {
+            if !usable.get(bucket.access.account.as_str()).copied().unwrap_or(false) {
+                continue;
+            }
+            let client = self.clients.client(&bucket.access).await;
+            let head = retry(&RetryParams::default(), S3Failure::is_retryable, |_| async {
+                client
+                    .head_bucket()
+                    .bucket(&bucket.bucket)
+                    .send()
+                    .await
+                    .map_err(|e| s3_error::classify("HeadBucket", &bucket.bucket, "", &e))
+            })
+            .await;
+            if let Err(failure) = head {
+                let what = match (failure.status, failure.code.as_str()) {
+                    (Some(404), _) | (_, "NoSuchBucket" | "NotFound") => "does not exist".to_string(),
+                    (Some(403), _) => "cannot be read: access denied".to_string(),
+                    _ => format!("cannot be reached: {}: {}", failure.code, failure.message),
+                };
+                problems.push(format!("bucket {} (account {}) {what}", bucket.bucket, bucket.access.account));
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+
+    /// Lists and publishes every prefix of one bucket; returns false when it stopped early
+    /// (shutdown, pause or cancel) with checkpoints saved.
+    async fn dispatch_bucket(&self, job_id: &str, bucket: &BucketPlan) -> Result<bool, DispatchError> {
+        for prefix in &bucket.prefixes {
+            if !self.dispatch_prefix(job_id, bucket, prefix).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn dispatch_prefix(&self, job_id: &str, bucket: &BucketPlan, prefix: &str) -> Result<bool, DispatchError> {
+        // Bucket names hold no '/', so "bucket/prefix" names a (bucket, prefix) unambiguously.
+        let field = format!("{}/{}", bucket.bucket, prefix);
+        let cursor = self.store.cursor(job_id, &field).await?;
+        if cursor.done {
+            return Ok(true);
+        }
+        let client = self.clients.client(&bucket.access).await;
+        let mut after = cursor.after.unwrap_or_default();
+        let mut max_keys = self.config.page_size;
+        if let Some((pending_after, _, pending_len)) = &cursor.pending {
+            // Publish the interrupted page again, exactly as it was numbered.
+            after = pending_after.clone();
+            max_keys = (*pending_len as i32).clamp(1, self.config.page_size);
+        }
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Ok(false);
+            }
+            match self.store.job_status(job_id).await? {
+                Some(JobStatus::Running) => {}
+                _ => return Ok(false),
+            }
+            let page = retry(&RetryParams::default(), S3Failure::is_retryable, |_| {
+                let client = client.clone();
+                let after = after.clone();
+                async move {
+                    let mut request = client
+                        .list_objects_v2()
+                        .bucket(&bucket.bucket)
+                        .max_keys(max_keys);
+                    if !prefix.is_empty() {
+                        request = request.prefix(prefix);
+                    }
+                    if !after.is_empty() {
+                        request = request.start_after(after);
+                    }
+                    request
+                        .send()
+                        .await
+                        .map_err(|e| s3_error::classify("ListObjectsV2", &bucket.bucket, prefix, &e))
+                }
+            })
+            .await
+            .map_err(|failure| DispatchError::List {
+                account: bucket.access.account.clone(),
+                bucket: bucket.bucket.clone(),
+                failure,
+            })?;
+            max_keys = self.config.page_size;
+            let objects = page.contents();
+            let truncated = page.is_truncated().unwrap_or(false);
+            let Some(last_key) = objects.last().and_then(|o| o.key()) else {
+                self.store.confirm_page(job_id, &field, &after, true).await?;
+                return Ok(true);
+            };
+            let last_key = last_key.to_string();
+            let num_objects = objects.len() as u64;
+            let num_bytes: i64 = objects.iter().map(|o| o.size().unwrap_or(0).max(0)).sum();
+            let mut counters = Counters::default();
+            counters.add(&bucket.access.account, &bucket.bucket, "objects_dispatched", num_objects as i64);
+            counters.add(&bucket.access.account, &bucket.bucket, "bytes_dispatched", num_bytes);
+            let base = self
+                .store
+                .allocate_page(job_id, &field, &after, num_objects, &counters)
+                .await?;
+            let tasks: Vec<ClassifyTask> = objects
+                .iter()
+                .enumerate()
+                .map(|(i, object)| ClassifyTask {
+                    job_id: job_id.to_string(),
+                    seq: base + i as u64,
+                    account_id: bucket.access.account.clone(),
+                    role_arn: bucket.access.role_arn.clone().unwrap_or_default(),
+                    external_id: bucket.access.external_id.clone().unwrap_or_default(),
+                    bucket: bucket.bucket.clone(),
+                    key: object.key().unwrap_or_default().to_string(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    etag: object.e_tag().unwrap_or_default().to_string(),
+                    storage_class: object
+                        .storage_class()
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_else(|| "STANDARD".into()),
+                    last_modified_ms: object
+                        .last_modified()
+                        .and_then(|t| t.to_millis().ok())
+                        .unwrap_or(0),
+                    region: String::new(),
+                })
+                .collect();
+            self.publish(job_id, &tasks).await?;
+            self.store
+                .confirm_page(job_id, &field, &last_key, !truncated)
+                .await?;
+            tracing::debug!(job_id, bucket = %bucket.bucket, num_objects, base, "page dispatched");
+            if !truncated {
+                return Ok(true);
+            }
+            after = last_key;
+        }
+    }
+
+    /// Publishes tasks, persistent, and waits until the broker confirms every one; at most
+    /// `confirm_window` tasks await a confirm at once. Refused tasks are published again.
+    pub async fn publish(&self, job_id: &str, tasks: &[ClassifyTask]) -> Result<(), DispatchError> {
+        let params = RetryParams {
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            max_attempts: 8,
+        };
+        let mut todo: Vec<&ClassifyTask> = tasks.iter().collect();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut refused: Vec<&ClassifyTask> = Vec::new();
+            let mut in_flight: FuturesUnordered<BoxFuture<'_, (&ClassifyTask, bool)>> = FuturesUnordered::new();
+            let mut publish_error = None;
+            for task in todo.iter().copied() {
+                while in_flight.len() >= self.config.confirm_window.max(1) {
+                    if let Some((task, ok)) = in_flight.next().await
+                        && !ok
+                    {
+                        refused.push(task);
+                    }
+                }
+                let properties = BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/x-protobuf".into())
+                    .with_message_id(format!("{}:{}", task.job_id, task.seq).into());
+                match self
+                    .channel
+                    .basic_publish(
+                        "".into(),
+                        self.topology.tasks.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &task.encode_to_vec(),
+                        properties,
+                    )
+                    .await
+                {
+                    Ok(confirm) => in_flight.push(Box::pin(async move {
+                        let ok = matches!(confirm.await, Ok(c) if c.is_ack());
+                        (task, ok)
+                    })),
+                    Err(error) => {
+                        publish_error = Some(error);
+                        refused.push(task);
+                        break;
+                    }
+                }
+            }
+            while let Some((task, ok)) = in_flight.next().await {
+                if !ok {
+                    refused.push(task);
+                }
+            }
+            if publish_error.is_some() {
+                // Everything after the failed publish was not sent either.
+                let sent: std::collections::HashSet<u64> = refused.iter().map(|t| t.seq).collect();
+                let start = todo.iter().position(|t| sent.contains(&t.seq)).unwrap_or(0);
+                refused.extend(todo[start..].iter().copied().filter(|t| !sent.contains(&t.seq)));
+            }
+            if refused.is_empty() {
+                return Ok(());
+            }
+            if attempt >= params.max_attempts {
+                return Err(DispatchError::Refused {
+                    job_id: job_id.to_string(),
+                    refused: refused.len(),
+                });
+            }
+            tracing::warn!(job_id, refused = refused.len(), attempt, error = ?publish_error.as_ref().map(ToString::to_string), "tasks not confirmed, publishing again");
+            tokio::time::sleep(params.delay(attempt)).await;
+            if let Some(error) = publish_error {
+                // With auto-recovery on, wait until lapin has reconnected before publishing again.
+                let _ = self.channel.wait_for_recovery(error).await;
+            }
+            todo = refused;
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Result records and their counters.
+//!
+//! Counter names (each also kept per account `acct:<id>:` and per bucket `bucket:<name>:`):
+//! `objects_classified` (COMPLETE or PARTIAL), `objects_partial`, `objects_skipped`,
+//! `objects_failed`, `bytes_classified`, `bytes_skipped`, `bytes_failed`, `billable_bytes`
+//! (bytes classified with the per-object rounding of the default price profile: at least 1 KiB,
+//! at most 20 MiB an object), `objects_with_findings`, `detections:<TYPE>` (occurrences),
+//! `findings:<SEVERITY>` (objects whose highest severity it is), `reason:<REASON>` and
+//! `encryption:<TYPE>` (objects by encryption type).
+
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use trawl_classifier::{FileResult, Status};
+use trawl_common::store::Counters;
+use trawl_proto::v1::{ClassifyTask, Detection, Encryption, ObjectResult};
+
+use crate::Context;
+
+/// Smallest size an object is billed at.
+pub const BILLABLE_MIN_BYTES: u64 = 1024;
+/// Largest size an object is billed at.
+pub const BILLABLE_MAX_BYTES: u64 = 20 * 1024 * 1024;
+
+/// A result record and the counters it adds.
+#[derive(Debug)]
+pub struct Report {
+    /// The record appended to the job's result stream.
+    pub record: ObjectResult,
+    /// Counter increments.
+    pub counters: Counters,
+}
+
+fn base_record(ctx: &Context, task: &ClassifyTask, head: Option<&HeadObjectOutput>) -> ObjectResult {
+    ObjectResult {
+        job_id: task.job_id.clone(),
+        seq: task.seq,
+        account_id: task.account_id.clone(),
+        bucket: task.bucket.clone(),
+        key: task.key.clone(),
+        size: head
+            .and_then(|h| h.content_length())
+            .map(|n| n.max(0) as u64)
+            .unwrap_or(task.size),
+        etag: head
+            .and_then(|h| h.e_tag())
+            .map(str::to_string)
+            .unwrap_or_else(|| task.etag.clone()),
+        storage_class: head
+            .and_then(|h| h.storage_class())
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_else(|| task.storage_class.clone()),
+        last_modified_ms: head
+            .and_then(|h| h.last_modified())
+            .and_then(|t| t.to_millis().ok())
+            .unwrap_or(task.last_modified_ms),
+        encryption: Some(encryption(head)),
+        worker_id: ctx.worker_id.clone(),
+        finished_at_ms: trawl_common::now_ms(),
+        ..Default::default()
+    }
+}
+
+/// Returns the encryption of an object from its HEAD.
+pub fn encryption(head: Option<&HeadObjectOutput>) -> Encryption {
+    let Some(head) = head else {
+        return Encryption {
+            r#type: "UNKNOWN".into(),
+            ..Default::default()
+        };
+    };
+    if let Some(algorithm) = head.sse_customer_algorithm() {
+        return Encryption {
+            r#type: "SSE-C".into(),
+            sse_customer_algorithm: algorithm.to_string(),
+            ..Default::default()
+        };
+    }
+    if client_side_scheme(head).is_some() {
+        return Encryption {
+            r#type: "CLIENT_SIDE".into(),
+            ..Default::default()
+        };
+    }
+    match head.server_side_encryption().map(|s| s.as_str()) {
+        Some(sse @ ("aws:kms" | "aws:kms:dsse")) => Encryption {
+            r#type: sse.to_string(),
+            kms_key_arn: head.ssekms_key_id().unwrap_or_default().to_string(),
+            ..Default::default()
+        },
+        Some("AES256") => Encryption {
+            r#type: "AES256".into(),
+            ..Default::default()
+        },
+        Some(other) => Encryption {
+            r#type: other.to_string(),
+            ..Default::default()
+        },
+        None => Encryption {
+            r#type: "NONE".into(),
+            ..Default::default()
+        },
+    }
+}
+
+/// Returns the counter name of an encryption type (Macie's `encryptionType` names).
+fn encryption_counter(encryption: &Encryption) -> &'static str {
+    match encryption.r#type.as_str() {
+        "AES256" => "s3Managed",
+        "aws:kms" | "aws:kms:dsse" => "kmsManaged",
+        "SSE-C" => "customerManaged",
+        "CLIENT_SIDE" => "clientSide",
+        "NONE" => "unencrypted",
+        _ => "unknown",
+    }
+}
+
+/// Returns the client-side encryption scheme named by an object's metadata, if any.
+pub fn client_side_scheme(head: &HeadObjectOutput) -> Option<&'static str> {
+    let metadata = head.metadata()?;
+    if metadata.contains_key("x-amz-key-v2") || metadata.contains_key("x-amz-cek-alg") {
+        Some("S3 Encryption Client v2")
+    } else if metadata.contains_key("x-amz-key") {
+        Some("S3 Encryption Client v1")
+    } else if metadata.contains_key("x-amz-c") || metadata.contains_key("x-amz-3") {
+        Some("S3 Encryption Client v3")
+    } else {
+        None
+    }
+}
+
+fn common_counters(record: &ObjectResult, counters: &mut Counters) {
+    let (account, bucket) = (record.account_id.as_str(), record.bucket.as_str());
+    if let Some(encryption) = &record.encryption {
+        counters.add(account, bucket, &format!("encryption:{}", encryption_counter(encryption)), 1);
+    }
+    if !record.reason.is_empty() {
+        counters.add(account, bucket, &format!("reason:{}", record.reason), 1);
+    }
+}
+
+/// Builds the report of a classified (COMPLETE or PARTIAL) object.
+pub fn classified(ctx: &Context, task: &ClassifyTask, head: &HeadObjectOutput, file: &FileResult) -> Report {
+    let mut record = base_record(ctx, task, Some(head));
+    record.status = match file.status {
+        Status::Complete => "COMPLETE",
+        Status::Partial => "PARTIAL",
+        Status::Skipped => "SKIPPED",
+    }
+    .into();
+    record.reason = file.reason.clone().unwrap_or_default();
+    record.size_classified = file.size_classified;
+    record.severity = file.severity.map(|s| s.as_str().to_string()).unwrap_or_default();
+    record.detections = file
+        .detections
+        .iter()
+        .map(|d| Detection {
+            r#type: d.kind.clone(),
+            category: d.category.clone(),
+            severity: d.severity.as_str().into(),
+            count: d.count,
+            occurrences_json: serde_json::to_string(&d.occurrences).unwrap_or_default(),
+        })
+        .collect();
+
+    let mut counters = Counters::default();
+    let (account, bucket) = (task.account_id.as_str(), task.bucket.as_str());
+    match file.status {
+        Status::Complete | Status::Partial => {
+            counters.add(account, bucket, "objects_classified", 1);
+            if file.status == Status::Partial {
+                counters.add(account, bucket, "objects_partial", 1);
+            }
+            counters.add(account, bucket, "bytes_classified", file.size_classified as i64);
+            let billable = if file.size_classified == 0 {
+                0
+            } else {
+                file.size_classified.clamp(BILLABLE_MIN_BYTES, BILLABLE_MAX_BYTES)
+            };
+            counters.add(account, bucket, "billable_bytes", billable as i64);
+        }
+        Status::Skipped => {
+            counters.add(account, bucket, "objects_skipped", 1);
+            counters.add(account, bucket, "bytes_skipped", record.size as i64);
+        }
+    }
+    for detection in &file.detections {
+        counters.add(account, bucket, &format!("detections:{}", detection.kind), detection.count as i64);
+    }
+    if let Some(severity) = file.severity {
+        counters.add(account, bucket, "objects_with_findings", 1);
+        counters.add(account, bucket, &format!("findings:{}", severity.as_str()), 1);
+    }
+    common_counters(&record, &mut counters);
+    Report { record, counters }
+}
+
+/// Builds the report of an object that was not classified, with its reason.
+pub fn skipped(ctx: &Context, task: &ClassifyTask, head: Option<&HeadObjectOutput>, reason: &str, detail: &str) -> Report {
+    let mut record = base_record(ctx, task, head);
+    record.status = "SKIPPED".into();
+    record.reason = reason.into();
+    record.detail = detail.into();
+    let mut counters = Counters::default();
+    counters.add(&task.account_id, &task.bucket, "objects_skipped", 1);
+    counters.add(&task.account_id, &task.bucket, "bytes_skipped", record.size as i64);
+    common_counters(&record, &mut counters);
+    Report { record, counters }
+}
+
+/// Builds the report of a task that kept failing and was dead-lettered.
+pub fn failed(ctx: &Context, task: &ClassifyTask, last_error: &str) -> Report {
+    let mut record = base_record(ctx, task, None);
+    record.status = "FAILED".into();
+    record.reason = "DELIVERY_LIMIT_REACHED".into();
+    record.detail = last_error.into();
+    let mut counters = Counters::default();
+    counters.add(&task.account_id, &task.bucket, "objects_failed", 1);
+    counters.add(&task.account_id, &task.bucket, "bytes_failed", record.size as i64);
+    common_counters(&record, &mut counters);
+    Report { record, counters }
+}
