@@ -1,0 +1,1643 @@
+//! The compiled scanner: finds identifier matches in a byte slice.
+//!
+//! [`Compiled`] is built once from the identifier table and the configuration. Its
+//! [`Compiled::scan`] looks at one slice (a text chunk or a structured cell) and pushes a
+//! [`Hit`] per confirmed match whose start lies in the slice's report range. Three cheap passes
+//! find candidates, and only candidates pay for regexes, validators and keyword checks:
+//! 1. an Aho-Corasick automaton over every anchor literal (credentials), whose hits run the
+//!    identifier's regex in a small window;
+//! 2. a word-at-a-time search for digit runs, where numeric layouts (shapes), dates, phone
+//!    numbers and IBANs are tried, indexed by the length of the first digit run;
+//! 3. `memchr` for `@` (e-mail addresses).
+//!
+//! Keywords are one case-insensitive automaton over every keyword variant (a space in a keyword
+//! also matches `_`, `-` or nothing), run only over the few bytes before a candidate.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::{Regex, RegexBuilder, RegexSet};
+
+use crate::config::{ClassifierConfig, SelectionMode, SeverityLevel};
+use crate::identifiers::{
+    self, Category, KEYWORD_DISTANCE, KeywordRule, ManagedIdentifier, Matcher, SeverityRule,
+};
+use crate::validators as v;
+use crate::{ClassifierError, Severity};
+
+/// A reported detection type (name, category and severity rule).
+#[derive(Debug, Clone)]
+pub(crate) struct TypeInfo {
+    pub(crate) name: String,
+    pub(crate) category: &'static str,
+    pub(crate) severity: TypeSeverity,
+}
+
+/// How a type's severity follows from its count.
+#[derive(Debug, Clone)]
+pub(crate) enum TypeSeverity {
+    Managed(SeverityRule),
+    Custom(Vec<SeverityLevel>),
+}
+
+impl TypeInfo {
+    pub(crate) fn severity_at(&self, count: u64) -> Severity {
+        match &self.severity {
+            TypeSeverity::Managed(SeverityRule::High) => Severity::High,
+            TypeSeverity::Managed(SeverityRule::ByCount) => match count {
+                0 | 1 => Severity::Low,
+                2..=99 => Severity::Medium,
+                _ => Severity::High,
+            },
+            TypeSeverity::Custom(levels) => levels
+                .iter()
+                .filter(|l| count >= l.occurrences_threshold)
+                .max_by_key(|l| l.occurrences_threshold)
+                .map(|l| l.severity)
+                .unwrap_or(Severity::Low),
+        }
+    }
+}
+
+/// A confirmed match: detection type and byte range in the scanned slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub(crate) ty: u32,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// A compiled numeric layout.
+#[derive(Debug, Clone)]
+struct Shape {
+    bytes: Vec<u8>,
+    /// Characters before the first digit.
+    lead: usize,
+    needs_keyword: bool,
+}
+
+#[derive(Debug)]
+enum RuleKind {
+    Managed(&'static ManagedIdentifier),
+    Custom {
+        regex: Regex,
+        ignore_words: Vec<Vec<u8>>,
+        distance: usize,
+        needs_keyword: bool,
+    },
+}
+
+#[derive(Debug)]
+struct Rule {
+    kind: RuleKind,
+    /// Type reported when a keyword is present (or not needed).
+    ty: u32,
+    /// Type reported without a keyword (`KeywordRule::Boosts`).
+    ty_no_keyword: Option<u32>,
+    regex: Option<Regex>,
+    right_boundary: bool,
+}
+
+impl Rule {
+    fn managed(&self) -> Option<&'static ManagedIdentifier> {
+        match self.kind {
+            RuleKind::Managed(m) => Some(m),
+            RuleKind::Custom { .. } => None,
+        }
+    }
+}
+
+/// A small set of rule indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RuleSet(Vec<u64>);
+
+impl RuleSet {
+    fn insert(&mut self, i: usize) {
+        let w = i / 64;
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (i % 64);
+    }
+    fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+    pub(crate) fn union(&mut self, other: &RuleSet) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+}
+
+/// Where keywords for a slice may come from besides the text before a match.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Context<'a> {
+    /// Keywords found in the column name or JSON path.
+    pub(crate) outer: Option<&'a RuleSet>,
+    /// The slice is one cell or JSON value: a keyword anywhere in it counts.
+    pub(crate) whole_cell: bool,
+}
+
+impl Context<'_> {
+    pub(crate) const TEXT: Context<'static> = Context {
+        outer: None,
+        whole_cell: false,
+    };
+}
+
+/// Allow lists, compiled.
+#[derive(Debug, Default)]
+struct Allow {
+    texts: HashSet<Vec<u8>>,
+    regexes: Option<RegexSet>,
+}
+
+/// The compiled engine.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub(crate) types: Vec<TypeInfo>,
+    rules: Vec<Rule>,
+    anchors: Option<AhoCorasick>,
+    anchor_rules: Vec<Vec<u32>>,
+    /// `(rule, shape)` pairs indexed by the length of the shape's first digit run.
+    shapes_by_run: Vec<Vec<(u32, Shape)>>,
+    date_rule: Option<u32>,
+    phone_rule: Option<u32>,
+    iban_rules: Option<(u32, u32)>,
+    latlong_rule: Option<u32>,
+    email_rule: Option<u32>,
+    keywords: Option<AhoCorasick>,
+    keyword_rules: Vec<RuleSet>,
+    customs: Vec<u32>,
+    allow: Allow,
+    /// IBAN country code → type index.
+    iban_types: Vec<([u8; 2], u32)>,
+}
+
+fn shape_of(s: &str) -> Shape {
+    let needs_keyword = s.starts_with('!');
+    let s = s.trim_start_matches('!');
+    let bytes = s.as_bytes().to_vec();
+    let lead = bytes.iter().position(|&b| b == b'd').unwrap_or(0);
+    Shape {
+        bytes,
+        lead,
+        needs_keyword,
+    }
+}
+
+fn first_run_len(shape: &Shape) -> usize {
+    shape.bytes[shape.lead..]
+        .iter()
+        .take_while(|&&b| b == b'd')
+        .count()
+}
+
+/// Expands a keyword into its spellings: each space may also be `_`, `-` or nothing.
+fn keyword_variants(k: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for ch in k.chars() {
+        if ch == ' ' {
+            let mut next = Vec::with_capacity(out.len() * 4);
+            for o in &out {
+                for sep in [" ", "_", "-", ""] {
+                    next.push(format!("{o}{sep}"));
+                }
+            }
+            out = next;
+        } else {
+            for o in &mut out {
+                o.push(ch);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn compile_regex(name: &str, pattern: &str) -> Result<Regex, ClassifierError> {
+    RegexBuilder::new(pattern)
+        .size_limit(1 << 24)
+        .dfa_size_limit(1 << 24)
+        .build()
+        .map_err(|e| ClassifierError::InvalidRegex {
+            name: name.to_string(),
+            message: e.to_string(),
+        })
+}
+
+impl Compiled {
+    pub(crate) fn new(config: &ClassifierConfig) -> Result<Self, ClassifierError> {
+        let table = identifiers::managed();
+        let known: HashSet<&str> = table
+            .iter()
+            .flat_map(|m| {
+                let mut names = vec![m.name];
+                if let KeywordRule::Boosts(alt) = m.keyword_rule {
+                    names.push(alt);
+                }
+                names
+            })
+            .collect();
+        for name in &config.managed.identifiers {
+            if !known.contains(name.as_str()) && !name.ends_with("_BANK_ACCOUNT_NUMBER") {
+                return Err(ClassifierError::UnknownIdentifier { name: name.clone() });
+            }
+        }
+        let listed = |name: &str| config.managed.identifiers.iter().any(|n| n == name);
+        let selected = |m: &ManagedIdentifier| -> bool {
+            match config.managed.selection {
+                SelectionMode::Recommended => m.recommended,
+                SelectionMode::All => true,
+                SelectionMode::Include => m.recommended || listed(m.name),
+                SelectionMode::Exclude => !listed(m.name),
+                SelectionMode::None => false,
+            }
+        };
+        if matches!(
+            config.managed.selection,
+            SelectionMode::Include | SelectionMode::Exclude
+        ) && config.managed.identifiers.is_empty()
+        {
+            return Err(ClassifierError::InvalidConfig {
+                message:
+                    "managed.identifiers must list at least one identifier for INCLUDE or EXCLUDE"
+                        .into(),
+            });
+        }
+
+        let mut types: Vec<TypeInfo> = Vec::new();
+        let mut type_of = |name: &str, category: &'static str, severity: TypeSeverity| -> u32 {
+            if let Some(i) = types.iter().position(|t| t.name == name) {
+                return i as u32;
+            }
+            types.push(TypeInfo {
+                name: name.to_string(),
+                category,
+                severity,
+            });
+            (types.len() - 1) as u32
+        };
+
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut iban_types = Vec::new();
+        for m in table.iter().filter(|m| selected(m)) {
+            let sev = TypeSeverity::Managed(m.severity);
+            let ty = type_of(m.name, m.category.as_str(), sev.clone());
+            let ty_no_keyword = match m.keyword_rule {
+                KeywordRule::Boosts(alt) => Some(type_of(alt, m.category.as_str(), sev.clone())),
+                _ => None,
+            };
+            if matches!(m.matcher, Matcher::Iban) {
+                for cc in IBAN_COUNTRIES {
+                    let name = v::iban_country_identifier(cc.as_bytes());
+                    let t = type_of(
+                        name,
+                        Category::Financial.as_str(),
+                        TypeSeverity::Managed(SeverityRule::High),
+                    );
+                    iban_types.push(([cc.as_bytes()[0], cc.as_bytes()[1]], t));
+                }
+            }
+            let (regex, right_boundary) = match m.matcher {
+                Matcher::Regex { pattern, .. } => (
+                    Some(compile_regex(m.name, pattern)?),
+                    !pattern.starts_with("-----") && !pattern.starts_with("PuTTY"),
+                ),
+                _ => (None, false),
+            };
+            rules.push(Rule {
+                kind: RuleKind::Managed(m),
+                ty,
+                ty_no_keyword,
+                regex,
+                right_boundary,
+            });
+        }
+
+        let mut customs = Vec::new();
+        for c in &config.custom_identifiers {
+            if c.name.trim().is_empty() {
+                return Err(ClassifierError::InvalidConfig {
+                    message: "a custom identifier has an empty name".into(),
+                });
+            }
+            if !(1..=300).contains(&c.maximum_match_distance) {
+                return Err(ClassifierError::InvalidOption {
+                    name: c.name.clone(),
+                    option: "maximum_match_distance".into(),
+                    message: format!(
+                        "must be between 1 and 300, got {}",
+                        c.maximum_match_distance
+                    ),
+                });
+            }
+            if c.regex.is_empty() {
+                return Err(ClassifierError::InvalidRegex {
+                    name: c.name.clone(),
+                    message: "empty regex".into(),
+                });
+            }
+            for level in &c.severity_levels {
+                if level.occurrences_threshold == 0 {
+                    return Err(ClassifierError::InvalidOption {
+                        name: c.name.clone(),
+                        option: "severity_levels".into(),
+                        message: "occurrences_threshold must be at least 1".into(),
+                    });
+                }
+            }
+            let regex = compile_regex(&c.name, &c.regex)?;
+            let levels = if c.severity_levels.is_empty() {
+                vec![SeverityLevel {
+                    occurrences_threshold: 1,
+                    severity: Severity::Medium,
+                }]
+            } else {
+                c.severity_levels.clone()
+            };
+            let ty = type_of(&c.name, "CUSTOM_IDENTIFIER", TypeSeverity::Custom(levels));
+            customs.push(rules.len() as u32);
+            rules.push(Rule {
+                kind: RuleKind::Custom {
+                    regex,
+                    ignore_words: c
+                        .ignore_words
+                        .iter()
+                        .map(|w| w.as_bytes().to_vec())
+                        .collect(),
+                    distance: c.maximum_match_distance,
+                    needs_keyword: !c.keywords.is_empty(),
+                },
+                ty,
+                ty_no_keyword: None,
+                regex: None,
+                right_boundary: false,
+            });
+        }
+
+        // Anchors.
+        let mut anchor_strings: Vec<&'static str> = Vec::new();
+        let mut anchor_rules: Vec<Vec<u32>> = Vec::new();
+        let mut shapes_by_run: Vec<Vec<(u32, Shape)>> = vec![Vec::new(); 33];
+        let (mut date_rule, mut phone_rule, mut iban_rules, mut latlong_rule, mut email_rule) =
+            (None, None, None, None, None);
+        for (i, rule) in rules.iter().enumerate() {
+            let Some(m) = rule.managed() else { continue };
+            let i = i as u32;
+            match m.matcher {
+                Matcher::Regex { anchors, .. } => {
+                    for a in anchors {
+                        match anchor_strings.iter().position(|s| s == a) {
+                            Some(p) => anchor_rules[p].push(i),
+                            None => {
+                                anchor_strings.push(a);
+                                anchor_rules.push(vec![i]);
+                            }
+                        }
+                    }
+                }
+                Matcher::AwsCredentials => {
+                    for a in AWS_ANCHORS {
+                        match anchor_strings.iter().position(|s| s == a) {
+                            Some(p) => anchor_rules[p].push(i),
+                            None => {
+                                anchor_strings.push(a);
+                                anchor_rules.push(vec![i]);
+                            }
+                        }
+                    }
+                }
+                Matcher::Shapes(shapes) => {
+                    for s in shapes {
+                        let shape = shape_of(s);
+                        let n = first_run_len(&shape).min(32);
+                        shapes_by_run[n].push((i, shape));
+                    }
+                }
+                Matcher::Date => date_rule = Some(i),
+                Matcher::Phone => phone_rule = Some(i),
+                Matcher::Iban => iban_rules = Some((i, rule.ty)),
+                Matcher::LatLong => latlong_rule = Some(i),
+                Matcher::Email => email_rule = Some(i),
+            }
+        }
+        let anchors = if anchor_strings.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&anchor_strings)
+                    .expect("anchor literals should compile"),
+            )
+        };
+
+        // Keywords.
+        let mut kw_strings: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<RuleSet> = Vec::new();
+        let mut add_kw = |k: &str, rule: usize| {
+            for variant in keyword_variants(&k.to_lowercase()) {
+                if variant.is_empty() {
+                    continue;
+                }
+                match kw_strings.iter().position(|s| *s == variant) {
+                    Some(p) => keyword_rules[p].insert(rule),
+                    None => {
+                        kw_strings.push(variant);
+                        let mut set = RuleSet::default();
+                        set.insert(rule);
+                        keyword_rules.push(set);
+                    }
+                }
+            }
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(m) = rule.managed() {
+                for k in m.keywords {
+                    add_kw(k, i);
+                }
+            }
+        }
+        for (c, &ri) in config.custom_identifiers.iter().zip(&customs) {
+            for k in &c.keywords {
+                if k.trim().is_empty() {
+                    return Err(ClassifierError::InvalidOption {
+                        name: c.name.clone(),
+                        option: "keywords".into(),
+                        message: "a keyword is empty".into(),
+                    });
+                }
+                add_kw(k, ri as usize);
+            }
+        }
+        let keywords = if kw_strings.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&kw_strings)
+                    .expect("keywords should compile"),
+            )
+        };
+
+        // Allow lists.
+        let mut allow = Allow::default();
+        let mut allow_regexes = Vec::new();
+        for list in &config.allow_lists {
+            for t in &list.texts {
+                allow.texts.insert(t.trim().to_lowercase().into_bytes());
+            }
+            if let Some(r) = &list.regex {
+                compile_regex(&format!("allow list {}", list.name), r)?;
+                allow_regexes.push(r.clone());
+            }
+        }
+        if !allow_regexes.is_empty() {
+            allow.regexes =
+                Some(
+                    RegexSet::new(&allow_regexes).map_err(|e| ClassifierError::InvalidRegex {
+                        name: "allow lists".into(),
+                        message: e.to_string(),
+                    })?,
+                );
+        }
+
+        Ok(Self {
+            types,
+            rules,
+            anchors,
+            anchor_rules,
+            shapes_by_run,
+            date_rule,
+            phone_rule,
+            iban_rules,
+            latlong_rule,
+            email_rule,
+            keywords,
+            keyword_rules,
+            customs,
+            allow,
+            iban_types,
+        })
+    }
+
+    /// Returns the rules whose keywords occur in `text` (a column name or JSON key).
+    pub(crate) fn keywords_in(&self, text: &[u8]) -> RuleSet {
+        let mut set = RuleSet::default();
+        if let Some(ac) = &self.keywords {
+            for m in ac.find_overlapping_iter(text) {
+                if keyword_boundary(text, m.start(), m.end()) {
+                    set.union(&self.keyword_rules[m.pattern().as_usize()]);
+                }
+            }
+        }
+        set
+    }
+
+    /// Returns whether a keyword of `rule` occurs in `text`.
+    fn keyword_for(&self, rule: usize, text: &[u8]) -> bool {
+        let Some(ac) = &self.keywords else {
+            return false;
+        };
+        ac.find_overlapping_iter(text).any(|m| {
+            self.keyword_rules[m.pattern().as_usize()].contains(rule)
+                && keyword_boundary(text, m.start(), m.end())
+        })
+    }
+
+    /// Returns whether rule `rule` has a keyword for a match at `start..end` of `buf`.
+    fn has_keyword(
+        &self,
+        rule: usize,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        ctx: &Context<'_>,
+        distance: usize,
+    ) -> bool {
+        if ctx.outer.is_some_and(|o| o.contains(rule)) {
+            return true;
+        }
+        if ctx.whole_cell {
+            return self.keyword_for(rule, &buf[..start]) || self.keyword_for(rule, &buf[end..]);
+        }
+        let from = back_chars(buf, start, distance);
+        self.keyword_for(rule, &buf[from..start])
+    }
+
+    fn allowed(&self, text: &[u8]) -> bool {
+        if !self.allow.texts.is_empty() {
+            let t = text.trim_ascii().to_ascii_lowercase();
+            if self.allow.texts.contains(&t) {
+                return true;
+            }
+        }
+        self.allow
+            .regexes
+            .as_ref()
+            .is_some_and(|set| set.is_match(text))
+    }
+
+    /// Scans `buf`, pushing every confirmed match that starts inside `report` to `hits`.
+    pub(crate) fn scan(
+        &self,
+        buf: &[u8],
+        report: Range<usize>,
+        ctx: &Context<'_>,
+        hits: &mut Vec<Hit>,
+    ) {
+        let first = hits.len();
+        self.scan_anchors(buf, &report, ctx, hits);
+        self.scan_digits(buf, &report, ctx, hits);
+        if let Some(rule) = self.email_rule {
+            self.scan_emails(rule, buf, &report, hits);
+        }
+        for &ri in &self.customs {
+            self.scan_custom(ri as usize, buf, &report, ctx, hits);
+        }
+        if !self.allow.texts.is_empty() || self.allow.regexes.is_some() {
+            let mut i = first;
+            while i < hits.len() {
+                let h = hits[i];
+                if self.allowed(&buf[h.start..h.end]) {
+                    hits.swap_remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    fn scan_anchors(
+        &self,
+        buf: &[u8],
+        report: &Range<usize>,
+        _ctx: &Context<'_>,
+        hits: &mut Vec<Hit>,
+    ) {
+        let Some(ac) = &self.anchors else { return };
+        let mut seen: HashSet<(u32, usize)> = HashSet::new();
+        for m in ac.find_iter(buf) {
+            let p = m.start();
+            if p + 4096 < report.start || p > report.end + 1024 {
+                continue;
+            }
+            for &ri in &self.anchor_rules[m.pattern().as_usize()] {
+                let rule = &self.rules[ri as usize];
+                let Some(ident) = rule.managed() else {
+                    continue;
+                };
+                match ident.matcher {
+                    Matcher::AwsCredentials => self.aws_at(ri, buf, p, report, &mut seen, hits),
+                    Matcher::Regex { back, fwd, .. } => {
+                        let re = rule.regex.as_ref().expect("regex rules are compiled");
+                        let lo = p.saturating_sub(back);
+                        let hi = (p + m.len() + fwd).min(buf.len());
+                        let window = &buf[lo..hi];
+                        for caps in re.captures_iter(window) {
+                            let whole = caps.get(0).expect("group 0 always matches");
+                            let (s, e) = (lo + whole.start(), lo + whole.end());
+                            if s > p || e <= p {
+                                continue;
+                            }
+                            if !report.contains(&s) || !seen.insert((ri, s)) {
+                                continue;
+                            }
+                            if s > 0 && buf[s - 1].is_ascii_alphanumeric() {
+                                continue;
+                            }
+                            if rule.right_boundary
+                                && e < buf.len()
+                                && (buf[e].is_ascii_alphanumeric())
+                            {
+                                continue;
+                            }
+                            let (vs, ve) = caps
+                                .get(1)
+                                .map_or((s, e), |g| (lo + g.start(), lo + g.end()));
+                            if let Some(valid) = ident.validator
+                                && !valid(&buf[s..e], &buf[vs..ve])
+                            {
+                                continue;
+                            }
+                            hits.push(Hit {
+                                ty: rule.ty,
+                                start: vs,
+                                end: ve,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// AWS: every 40-character secret access key near an access key ID or a secret-key keyword.
+    fn aws_at(
+        &self,
+        ri: u32,
+        buf: &[u8],
+        p: usize,
+        report: &Range<usize>,
+        seen: &mut HashSet<(u32, usize)>,
+        hits: &mut Vec<Hit>,
+    ) {
+        const REACH: usize = 600;
+        let lo = p.saturating_sub(REACH);
+        let hi = (p + REACH).min(buf.len());
+        let is_b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'/' || b == b'+';
+        let mut i = lo;
+        while i < hi {
+            if !is_b64(buf[i]) {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < buf.len() && is_b64(buf[i]) {
+                i += 1;
+            }
+            let e = i;
+            if e - s != 40 || (e < buf.len() && buf[e] == b'=') {
+                continue;
+            }
+            let secret = &buf[s..e];
+            if !report.contains(&s) || seen.contains(&(ri, s)) {
+                continue;
+            }
+            let hex = secret.iter().all(|b| b.is_ascii_hexdigit());
+            if hex
+                || !v::looks_random(secret)
+                || !secret.iter().any(u8::is_ascii_digit)
+                    && !secret.iter().any(|&b| b == b'/' || b == b'+')
+            {
+                continue;
+            }
+            let has_lower = secret.iter().any(u8::is_ascii_lowercase);
+            let has_upper = secret.iter().any(u8::is_ascii_uppercase);
+            if !has_lower || !has_upper {
+                continue;
+            }
+            // A key ID near the secret, or a secret-key keyword right before it.
+            let near_lo = s.saturating_sub(REACH);
+            let near_hi = (e + REACH).min(buf.len());
+            let paired = has_key_id(&buf[near_lo..near_hi]);
+            let before = &buf[s.saturating_sub(48)..s];
+            let labelled = {
+                let lower = before.to_ascii_lowercase();
+                memchr::memmem::find(&lower, b"secret").is_some()
+                    && (memchr::memmem::find(&lower, b"aws").is_some()
+                        || memchr::memmem::find(&lower, b"access").is_some())
+            };
+            if !(paired || labelled) {
+                continue;
+            }
+            if memchr::memmem::find(&secret.to_ascii_uppercase(), b"EXAMPLE").is_some() {
+                continue;
+            }
+            seen.insert((ri, s));
+            hits.push(Hit {
+                ty: self.rules[ri as usize].ty,
+                start: s,
+                end: e,
+            });
+        }
+    }
+
+    fn scan_digits(
+        &self,
+        buf: &[u8],
+        report: &Range<usize>,
+        ctx: &Context<'_>,
+        hits: &mut Vec<Hit>,
+    ) {
+        let any_digit_rule = self.shapes_by_run.iter().any(|v| !v.is_empty())
+            || self.date_rule.is_some()
+            || self.phone_rule.is_some()
+            || self.iban_rules.is_some()
+            || self.latlong_rule.is_some();
+        if !any_digit_rule {
+            return;
+        }
+        let end = report.end.min(buf.len());
+        let mut i = report.start;
+        let mut skip_until = 0usize;
+        while let Some(pos) = next_digit(buf, i, end) {
+            // Extend to the end of the run.
+            let mut j = pos + 1;
+            while j < buf.len() && buf[j].is_ascii_digit() {
+                j += 1;
+            }
+            i = j;
+            if pos > 0 && buf[pos - 1].is_ascii_digit() {
+                continue; // report range began inside a run
+            }
+            if pos < skip_until {
+                continue;
+            }
+            if let Some(h) = self.best_at(buf, pos, j - pos, ctx) {
+                skip_until = h.end;
+                hits.push(h);
+            }
+        }
+    }
+
+    /// Tries every numeric identifier at the digit run `buf[pos..pos + n]` and returns the best.
+    fn best_at(&self, buf: &[u8], pos: usize, n: usize, ctx: &Context<'_>) -> Option<Hit> {
+        // (rule, start, end, keyword present, keyword needed)
+        let mut cands: [(u32, usize, usize, bool); 8] = [(0, 0, 0, false); 8];
+        let mut num = 0usize;
+        let mut kw_cache: Option<(usize, RuleSet)> = None;
+        let mut kw = |this: &Self, rule: usize, start: usize, end: usize| -> bool {
+            if ctx.outer.is_some_and(|o| o.contains(rule)) {
+                return true;
+            }
+            if ctx.whole_cell {
+                return this.has_keyword(rule, buf, start, end, ctx, KEYWORD_DISTANCE);
+            }
+            // Keywords before `start`, computed once per start position.
+            if kw_cache.as_ref().is_none_or(|(s, _)| *s != start) {
+                let from = back_chars(buf, start, KEYWORD_DISTANCE);
+                let set = this.keywords_in(&buf[from..start]);
+                kw_cache = Some((start, set));
+            }
+            kw_cache.as_ref().is_some_and(|(_, set)| set.contains(rule))
+        };
+        let mut push = |c: (u32, usize, usize, bool)| {
+            if num < cands.len() {
+                cands[num] = c;
+                num += 1;
+            }
+        };
+
+        if n <= 32 {
+            let mut sig = [0u8; 48];
+            for (ri, shape) in &self.shapes_by_run[n] {
+                let Some(start) = pos.checked_sub(shape.lead) else {
+                    continue;
+                };
+                let Some((end, len)) = match_shape(buf, start, shape, &mut sig) else {
+                    continue;
+                };
+                let rule = &self.rules[*ri as usize];
+                let ident = rule
+                    .managed()
+                    .expect("shapes belong to managed identifiers");
+                if let Some(valid) = ident.validator
+                    && !valid(&buf[start..end], &sig[..len])
+                {
+                    continue;
+                }
+                let present = kw(self, *ri as usize, start, end);
+                let needed = shape.needs_keyword || ident.keyword_rule == KeywordRule::Required;
+                if needed && !present {
+                    continue;
+                }
+                push((*ri, start, end, present));
+            }
+        }
+        if let Some((ri, _)) = self.iban_rules
+            && let Some((start, end)) = match_iban(buf, pos, n)
+        {
+            push((ri, start, end, true));
+        }
+        if let Some(ri) = self.date_rule
+            && let Some((start, end)) = match_date(buf, pos, n)
+            && kw(self, ri as usize, start, end)
+        {
+            push((ri, start, end, true));
+        }
+        if let Some(ri) = self.phone_rule
+            && let Some((start, end, intl)) = match_phone(buf, pos)
+        {
+            let present = kw(self, ri as usize, start, end);
+            if intl || present {
+                push((ri, start, end, present));
+            }
+        }
+        if let Some(ri) = self.latlong_rule
+            && let Some((start, end)) = match_latlong(buf, pos, n)
+            && kw(self, ri as usize, start, end)
+        {
+            push((ri, start, end, true));
+        }
+        if num == 0 {
+            return None;
+        }
+        let cands = &cands[..num];
+        // Prefer a candidate whose keyword is present; then the longest; then table order.
+        let best = cands
+            .iter()
+            .enumerate()
+            .max_by_key(|(k, c)| (c.3, c.2 - c.1, std::cmp::Reverse(*k)))
+            .map(|(_, c)| *c)
+            .expect("at least one candidate");
+        let (ri, start, end, present) = best;
+        let rule = &self.rules[ri as usize];
+        let ty = if let Some((iban_rule, _)) = self.iban_rules
+            && iban_rule == ri
+        {
+            let cc = [buf[start], buf[start + 1]];
+            self.iban_types
+                .iter()
+                .find(|(c, _)| *c == cc)
+                .map_or(rule.ty, |(_, t)| *t)
+        } else if present {
+            rule.ty
+        } else {
+            rule.ty_no_keyword.unwrap_or(rule.ty)
+        };
+        Some(Hit { ty, start, end })
+    }
+
+    fn scan_emails(&self, rule: u32, buf: &[u8], report: &Range<usize>, hits: &mut Vec<Hit>) {
+        let lo = report.start;
+        let hi = (report.end + 64).min(buf.len());
+        let ty = self.rules[rule as usize].ty;
+        let mut last_end = 0;
+        for at in memchr::memchr_iter(b'@', &buf[lo..hi]) {
+            let at = lo + at;
+            if at < last_end {
+                continue;
+            }
+            if let Some((s, e)) = match_email(buf, at)
+                && report.contains(&s)
+            {
+                last_end = e;
+                hits.push(Hit {
+                    ty,
+                    start: s,
+                    end: e,
+                });
+            }
+        }
+    }
+
+    fn scan_custom(
+        &self,
+        ri: usize,
+        buf: &[u8],
+        report: &Range<usize>,
+        ctx: &Context<'_>,
+        hits: &mut Vec<Hit>,
+    ) {
+        let rule = &self.rules[ri];
+        let RuleKind::Custom {
+            regex,
+            ignore_words,
+            distance,
+            needs_keyword,
+        } = &rule.kind
+        else {
+            return;
+        };
+        for m in regex.find_iter(buf) {
+            if m.start() < report.start {
+                continue;
+            }
+            if m.start() >= report.end {
+                break;
+            }
+            if m.is_empty() {
+                continue;
+            }
+            let text = m.as_bytes();
+            if ignore_words
+                .iter()
+                .any(|w| memchr::memmem::find(text, w).is_some())
+            {
+                continue;
+            }
+            if *needs_keyword && !self.has_keyword(ri, buf, m.start(), m.end(), ctx, *distance) {
+                continue;
+            }
+            hits.push(Hit {
+                ty: rule.ty,
+                start: m.start(),
+                end: m.end(),
+            });
+        }
+    }
+}
+
+const AWS_ANCHORS: &[&str] = &[
+    "AKIA",
+    "ASIA",
+    "ABIA",
+    "ACCA",
+    "A3T",
+    "secret_access_key",
+    "SECRET_ACCESS_KEY",
+    "SecretAccessKey",
+    "secretAccessKey",
+    "aws_secret",
+    "AWS_SECRET",
+    "AwsSecret",
+];
+
+const IBAN_COUNTRIES: &[&str] = &[
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "CH", "GB", "NO", "IS", "LI",
+    "MC", "SM", "BR", "TR", "SA", "AE", "IL",
+];
+
+fn has_key_id(window: &[u8]) -> bool {
+    const PREFIXES: &[&[u8]] = &[
+        b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AGPA", b"AIDA", b"AROA", b"AIPA", b"ANPA", b"ANVA",
+        b"APKA",
+    ];
+    let mut i = 0;
+    while i + 20 <= window.len() {
+        let w = &window[i..];
+        let prefix_ok = PREFIXES.iter().any(|p| w.starts_with(p))
+            || (w.starts_with(b"A3T") && w[3].is_ascii_alphanumeric());
+        if prefix_ok
+            && (i == 0 || !window[i - 1].is_ascii_alphanumeric())
+            && w[4..20]
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && (w.len() == 20 || !w[20].is_ascii_alphanumeric())
+        {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Returns the index `distance` characters (not bytes) before `pos`, or 0.
+fn back_chars(buf: &[u8], pos: usize, distance: usize) -> usize {
+    let mut i = pos;
+    let mut chars = 0;
+    while i > 0 && chars < distance {
+        i -= 1;
+        if buf[i] & 0xC0 != 0x80 {
+            chars += 1;
+        }
+    }
+    i
+}
+
+/// Whether a keyword found at `s..e` stands as a word: not glued to letters on either side,
+/// except at a camelCase boundary (`customerPhone`) or a plural `s`.
+fn keyword_boundary(text: &[u8], s: usize, e: usize) -> bool {
+    let before_ok = s == 0
+        || !text[s - 1].is_ascii_alphabetic()
+        || (text[s].is_ascii_uppercase() && text[s - 1].is_ascii_lowercase());
+    let after_ok = e >= text.len()
+        || !text[e].is_ascii_alphabetic()
+        || (text[e].is_ascii_uppercase() && text[e - 1].is_ascii_lowercase())
+        || (text[e] == b's' && (e + 1 >= text.len() || !text[e + 1].is_ascii_alphabetic()));
+    before_ok && after_ok
+}
+
+/// Returns the position of the first ASCII digit in `buf[from..to]`, eight bytes at a time.
+#[inline]
+pub(crate) fn next_digit(buf: &[u8], from: usize, to: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 8 <= to {
+        let x = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
+        // Bytes 0x30..=0x39 become 0x00..=0x09 after the xor; test for any byte below 10.
+        let y = x ^ (LO * 0x30);
+        if (y.wrapping_sub(LO * 10) & !y & HI) != 0 {
+            for k in 0..8 {
+                if buf[i + k].is_ascii_digit() {
+                    return Some(i + k);
+                }
+            }
+        }
+        i += 8;
+    }
+    while i < to {
+        if buf[i].is_ascii_digit() {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+fn is_sep(b: u8) -> bool {
+    b == b' ' || b == b'-'
+}
+
+/// Matches `shape` at `buf[start..]`; returns the end and the significant characters.
+fn match_shape(
+    buf: &[u8],
+    start: usize,
+    shape: &Shape,
+    sig: &mut [u8; 48],
+) -> Option<(usize, usize)> {
+    let mut i = start;
+    let mut n = 0;
+    let mut sep_used: Option<u8> = None;
+    for &c in &shape.bytes {
+        let b = *buf.get(i)?;
+        let ok = match c {
+            b'd' => b.is_ascii_digit(),
+            b'L' => b.is_ascii_uppercase(),
+            b'A' => b.is_ascii_uppercase() || b.is_ascii_digit(),
+            b'~' => {
+                if !is_sep(b) || sep_used.is_some_and(|s| s != b) {
+                    return None;
+                }
+                sep_used = Some(b);
+                i += 1;
+                continue;
+            }
+            lit => b == lit,
+        };
+        if !ok {
+            return None;
+        }
+        if matches!(c, b'd' | b'L' | b'A') {
+            if n >= sig.len() {
+                return None;
+            }
+            sig[n] = b;
+            n += 1;
+        }
+        i += 1;
+    }
+    let end = i;
+    // Left boundary: not glued to a letter or digit, nor continuing a number.
+    if start > 0 {
+        let p = buf[start - 1];
+        if p.is_ascii_alphanumeric() || p == b'_' {
+            return None;
+        }
+        if (p == b'-' || p == b'.' || p == b'/' || p == b',')
+            && start > 1
+            && buf[start - 2].is_ascii_digit()
+        {
+            return None;
+        }
+        if p == b' ' && sep_used == Some(b' ') && start > 1 && buf[start - 2].is_ascii_digit() {
+            return None;
+        }
+    }
+    if end < buf.len() {
+        let q = buf[end];
+        if q.is_ascii_alphanumeric() || q == b'_' {
+            return None;
+        }
+        let next_digit = end + 1 < buf.len() && buf[end + 1].is_ascii_digit();
+        if (q == b'-' || q == b'.' || q == b'/' || (q == b',' && shape.bytes.len() <= 5))
+            && next_digit
+        {
+            return None;
+        }
+        if q == b' ' && sep_used == Some(b' ') && next_digit {
+            return None;
+        }
+    }
+    Some((end, n))
+}
+
+/// IBAN starting two letters before the digit run at `pos` (the check digits).
+fn match_iban(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
+    if pos < 2 || n < 2 {
+        return None;
+    }
+    let start = pos - 2;
+    if !buf[start].is_ascii_uppercase() || !buf[start + 1].is_ascii_uppercase() {
+        return None;
+    }
+    if start > 0 && (buf[start - 1].is_ascii_alphanumeric() || buf[start - 1] == b'_') {
+        return None;
+    }
+    let want = v::iban_length(&buf[start..start + 2])?;
+    let mut sig = [0u8; 34];
+    let mut k = 0;
+    let mut i = start;
+    while i < buf.len() && k < want {
+        let b = buf[i];
+        if b.is_ascii_uppercase() || b.is_ascii_digit() {
+            sig[k] = b;
+            k += 1;
+            i += 1;
+        } else if b == b' '
+            && k >= 4
+            && k % 4 == 0
+            && i + 1 < buf.len()
+            && buf[i + 1].is_ascii_alphanumeric()
+        {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if k != want {
+        return None;
+    }
+    if i < buf.len() && (buf[i].is_ascii_alphanumeric() || buf[i] == b'_') {
+        return None;
+    }
+    v::iban(&sig[..k]).then_some((start, i))
+}
+
+const MONTHS: &[&[u8]] = &[
+    b"january",
+    b"february",
+    b"march",
+    b"april",
+    b"may",
+    b"june",
+    b"july",
+    b"august",
+    b"september",
+    b"october",
+    b"november",
+    b"december",
+    b"jan",
+    b"feb",
+    b"mar",
+    b"apr",
+    b"jun",
+    b"jul",
+    b"aug",
+    b"sep",
+    b"sept",
+    b"oct",
+    b"nov",
+    b"dec",
+];
+
+fn month_at(buf: &[u8], i: usize) -> Option<(u32, usize)> {
+    let mut best: Option<(u32, usize)> = None;
+    for (k, m) in MONTHS.iter().enumerate() {
+        if i + m.len() <= buf.len() && buf[i..i + m.len()].eq_ignore_ascii_case(m) {
+            let after = i + m.len();
+            if after < buf.len() && buf[after].is_ascii_alphabetic() {
+                continue;
+            }
+            let month = if k < 12 {
+                k as u32 + 1
+            } else {
+                [1, 2, 3, 4, 6, 7, 8, 9, 9, 10, 11, 12][k - 12]
+            };
+            if best.is_none_or(|(_, l)| m.len() > l) {
+                best = Some((month, m.len()));
+            }
+        }
+    }
+    best
+}
+
+fn month_before(buf: &[u8], end: usize) -> Option<(u32, usize)> {
+    // Find a month name ending at `end`.
+    let mut s = end;
+    while s > 0 && buf[s - 1].is_ascii_alphabetic() && end - s < 10 {
+        s -= 1;
+    }
+    if s == end || (s > 0 && buf[s - 1].is_ascii_alphanumeric()) {
+        return None;
+    }
+    let (m, len) = month_at(buf, s)?;
+    (s + len == end).then_some((m, s))
+}
+
+fn num(buf: &[u8]) -> u32 {
+    buf.iter().fold(0, |a, &b| a * 10 + u32::from(b - b'0'))
+}
+
+fn digits_at(buf: &[u8], i: usize, lo: usize, hi: usize) -> Option<usize> {
+    let mut j = i;
+    while j < buf.len() && buf[j].is_ascii_digit() && j - i <= hi {
+        j += 1;
+    }
+    let n = j - i;
+    (n >= lo && n <= hi && !(j < buf.len() && buf[j].is_ascii_digit())).then_some(j)
+}
+
+fn not_glued(buf: &[u8], start: usize, end: usize) -> bool {
+    (start == 0
+        || !(buf[start - 1].is_ascii_alphanumeric()
+            || buf[start - 1] == b'/'
+            || buf[start - 1] == b'.'
+            || (buf[start - 1] == b'-' && start > 1 && buf[start - 2].is_ascii_digit())))
+        && (end >= buf.len()
+            || !(buf[end].is_ascii_alphanumeric()
+                && !(buf[end] == b'T' && end + 1 < buf.len() && buf[end + 1].is_ascii_digit())
+                || ((buf[end] == b'/' || buf[end] == b'-' || buf[end] == b'.')
+                    && end + 1 < buf.len()
+                    && buf[end + 1].is_ascii_digit())))
+}
+
+/// A date at the digit run `pos..pos+n`: numeric (`1980-04-12`, `12/04/1980`, `4.12.1980`) or
+/// with a month name (`12 April 1980`, `April 12, 1980`, `12-Apr-1980`).
+fn match_date(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
+    let e1 = pos + n;
+    let sep = *buf.get(e1)?;
+    if n == 4 && (sep == b'-' || sep == b'/' || sep == b'.') {
+        // yyyy-mm-dd
+        let e2 = digits_at(buf, e1 + 1, 1, 2)?;
+        if buf.get(e2) != Some(&sep) {
+            return None;
+        }
+        let e3 = digits_at(buf, e2 + 1, 1, 2)?;
+        let (y, m, d) = (
+            num(&buf[pos..e1]),
+            num(&buf[e1 + 1..e2]),
+            num(&buf[e2 + 1..e3]),
+        );
+        return (v::ymd(y, m, d) && not_glued(buf, pos, e3)).then_some((pos, e3));
+    }
+    if (1..=2).contains(&n) && (sep == b'-' || sep == b'/' || sep == b'.') {
+        if let Some(e2) = digits_at(buf, e1 + 1, 1, 2) {
+            if buf.get(e2) != Some(&sep) {
+                return None;
+            }
+            let e3 = digits_at(buf, e2 + 1, 4, 4).or_else(|| digits_at(buf, e2 + 1, 2, 2))?;
+            let a = num(&buf[pos..e1]);
+            let b = num(&buf[e1 + 1..e2]);
+            let mut y = num(&buf[e2 + 1..e3]);
+            if e3 - e2 - 1 == 2 {
+                y += if y <= 30 { 2000 } else { 1900 };
+            }
+            let ok = v::ymd(y, a, b) || v::ymd(y, b, a);
+            return (ok && not_glued(buf, pos, e3)).then_some((pos, e3));
+        }
+        // 12-Apr-1980
+        if let Some((m, len)) = month_at(buf, e1 + 1)
+            && buf.get(e1 + 1 + len) == Some(&sep)
+        {
+            let e3 = digits_at(buf, e1 + 2 + len, 4, 4)?;
+            let d = num(&buf[pos..e1]);
+            let y = num(&buf[e1 + 2 + len..e3]);
+            return (v::ymd(y, m, d) && not_glued(buf, pos, e3)).then_some((pos, e3));
+        }
+        return None;
+    }
+    if (1..=2).contains(&n) && sep == b' ' {
+        // 12 April 1980
+        if let Some((m, len)) = month_at(buf, e1 + 1) {
+            let mut k = e1 + 1 + len;
+            if buf.get(k) == Some(&b'.') {
+                k += 1;
+            }
+            if buf.get(k) == Some(&b',') {
+                k += 1;
+            }
+            if buf.get(k) != Some(&b' ') {
+                return None;
+            }
+            let e3 = digits_at(buf, k + 1, 4, 4)?;
+            let d = num(&buf[pos..e1]);
+            let y = num(&buf[k + 1..e3]);
+            return (v::ymd(y, m, d) && not_glued(buf, pos, e3)).then_some((pos, e3));
+        }
+    }
+    if (1..=2).contains(&n) && pos >= 4 && buf[pos - 1] == b' ' {
+        // April 12, 1980
+        let mut mend = pos - 1;
+        if buf[mend - 1] == b'.' {
+            mend -= 1;
+        }
+        if let Some((m, mstart)) = month_before(buf, mend) {
+            let mut k = e1;
+            if buf.get(k) == Some(&b',') {
+                k += 1;
+            }
+            if buf.get(k) != Some(&b' ') {
+                return None;
+            }
+            let e3 = digits_at(buf, k + 1, 4, 4)?;
+            let d = num(&buf[pos..e1]);
+            let y = num(&buf[k + 1..e3]);
+            return (v::ymd(y, m, d) && not_glued(buf, mstart, e3)).then_some((mstart, e3));
+        }
+    }
+    if n == 8 && not_glued(buf, pos, e1) {
+        // 19800412
+        let (y, m, d) = (
+            num(&buf[pos..pos + 4]),
+            num(&buf[pos + 4..pos + 6]),
+            num(&buf[pos + 6..pos + 8]),
+        );
+        return v::ymd(y, m, d).then_some((pos, e1));
+    }
+    None
+}
+
+/// A phone number at the digit run `pos..pos+n`. Returns `(start, end, international)`;
+/// international numbers (with `+` and a country code) need no keyword.
+fn match_phone(buf: &[u8], pos: usize) -> Option<(usize, usize, bool)> {
+    let plus = pos > 0 && buf[pos - 1] == b'+';
+    let paren = pos > 0 && buf[pos - 1] == b'(';
+    let start = if plus || paren { pos - 1 } else { pos };
+    if start > 0 {
+        let p = buf[start - 1];
+        if p.is_ascii_alphanumeric()
+            || p == b'_'
+            || p == b'/'
+            || p == b'.'
+            || p == b'+'
+            || (p == b'-' && start > 1 && buf[start - 2].is_ascii_digit())
+        {
+            return None;
+        }
+        if p == b' ' && start > 1 && buf[start - 2].is_ascii_digit() && !plus {
+            return None;
+        }
+    }
+    // Collect digit groups separated by a single space, dash, dot, or parentheses.
+    let mut digits = [0u8; 20];
+    let mut k = 0;
+    let mut i = start + usize::from(plus || paren);
+    let mut groups = 0;
+    let mut seps: [u8; 8] = [0; 8];
+    let mut end;
+    let mut paren_open = paren;
+    loop {
+        let gs = i;
+        while i < buf.len() && buf[i].is_ascii_digit() {
+            if k >= digits.len() {
+                return None;
+            }
+            digits[k] = buf[i];
+            k += 1;
+            i += 1;
+        }
+        if i == gs {
+            return None;
+        }
+        groups += 1;
+        end = i;
+        if groups > 7 {
+            return None;
+        }
+        // Separator.
+        let mut j = i;
+        let mut sep = 0u8;
+        if paren_open && buf.get(j) == Some(&b')') {
+            paren_open = false;
+            j += 1;
+            sep = b')';
+            if buf.get(j) == Some(&b' ') || buf.get(j) == Some(&b'-') {
+                j += 1;
+            }
+        } else if let Some(&b) = buf.get(j)
+            && (b == b' ' || b == b'-' || b == b'.')
+        {
+            j += 1;
+            sep = b;
+            if buf.get(j) == Some(&b'(') && !paren_open {
+                paren_open = true;
+                j += 1;
+            }
+        } else if buf.get(j) == Some(&b'(') && !paren_open && plus {
+            paren_open = true;
+            j += 1;
+            sep = b'(';
+        }
+        if sep == 0 || !buf.get(j).is_some_and(u8::is_ascii_digit) {
+            break;
+        }
+        if groups <= seps.len() {
+            seps[groups - 1] = sep;
+        }
+        i = j;
+    }
+    if paren_open {
+        return None;
+    }
+    if end < buf.len() {
+        let q = buf[end];
+        if q.is_ascii_alphanumeric()
+            || q == b'_'
+            || ((q == b'-' || q == b'.' || q == b'/')
+                && end + 1 < buf.len()
+                && buf[end + 1].is_ascii_digit())
+        {
+            return None;
+        }
+    }
+    let d = &digits[..k];
+    if plus {
+        // E.164 with separators: + country code, subscriber digits.
+        if !(8..=15).contains(&k) || groups < 1 {
+            return None;
+        }
+        if d[0] == b'1' && !(k == 11 && v::nanp_phone(d)) {
+            return None;
+        }
+        if groups == 1 && k < 10 {
+            return None;
+        }
+        return v::e164_phone(d).then_some((start, end, true));
+    }
+    // National: (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd, ddd ddd dddd, dddddddddd; or other
+    // national formats with 9–11 digits in 2+ groups (keyword needed).
+    let nanp = k == 10 && v::nanp_phone(d) && (groups == 1 || groups == 3);
+    let nanp_with_1 = k == 11 && d[0] == b'1' && v::nanp_phone(d) && groups == 4;
+    let other = (9..=11).contains(&k) && groups >= 2 && d[0] == b'0';
+    (nanp || nanp_with_1 || other).then_some((start, end, false))
+}
+
+/// A latitude/longitude pair at the digit run `pos..pos+n`, e.g. `40.748817, -73.985428`.
+fn match_latlong(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
+    let neg = pos > 0 && buf[pos - 1] == b'-';
+    let start = if neg { pos - 1 } else { pos };
+    if n > 2 || buf.get(pos + n) != Some(&b'.') {
+        return None;
+    }
+    let f1 = digits_at(buf, pos + n + 1, 3, 10)?;
+    let lat: f64 = std::str::from_utf8(&buf[start..f1]).ok()?.parse().ok()?;
+    let mut i = f1;
+    if buf.get(i) != Some(&b',') {
+        return None;
+    }
+    i += 1;
+    if buf.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let s2 = i;
+    if buf.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    let e2 = digits_at(buf, i, 1, 3)?;
+    if buf.get(e2) != Some(&b'.') {
+        return None;
+    }
+    let f2 = digits_at(buf, e2 + 1, 3, 10)?;
+    let lon: f64 = std::str::from_utf8(&buf[s2..f2]).ok()?.parse().ok()?;
+    ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) && not_glued(buf, start, f2))
+        .then_some((start, f2))
+}
+
+/// An e-mail address around the `@` at `at`.
+fn match_email(buf: &[u8], at: usize) -> Option<(usize, usize)> {
+    let is_local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-'".contains(&b);
+    let mut s = at;
+    while s > 0 && is_local(buf[s - 1]) && at - s < 64 {
+        s -= 1;
+    }
+    while s < at && (buf[s] == b'.' || buf[s] == b'\'' || buf[s] == b'-' || buf[s] == b'+') {
+        s += 1;
+    }
+    if s == at || buf[at - 1] == b'.' {
+        return None;
+    }
+    if s > 0 {
+        let p = buf[s - 1];
+        // user:password@host in a URL is a credential, not an address.
+        if p == b':' && memchr::memmem::find(&buf[s.saturating_sub(100)..s], b"://").is_some() {
+            return None;
+        }
+        if p == b'/' || p == b'\\' {
+            return None;
+        }
+    }
+    let mut e = at + 1;
+    let mut last_dot = None;
+    while e < buf.len()
+        && (buf[e].is_ascii_alphanumeric() || buf[e] == b'-' || buf[e] == b'.')
+        && e - at < 255
+    {
+        if buf[e] == b'.' {
+            if buf[e - 1] == b'.' || buf[e - 1] == b'@' || buf[e - 1] == b'-' {
+                return None;
+            }
+            last_dot = Some(e);
+        }
+        e += 1;
+    }
+    // Trailing dots end a sentence, not the domain.
+    while e > at + 1 && (buf[e - 1] == b'.' || buf[e - 1] == b'-') {
+        e -= 1;
+        if last_dot == Some(e) {
+            last_dot = buf[at + 1..e]
+                .iter()
+                .rposition(|&b| b == b'.')
+                .map(|p| at + 1 + p);
+        }
+    }
+    let dot = last_dot?;
+    if dot >= e || buf[at + 1] == b'-' {
+        return None;
+    }
+    let tld = &buf[dot + 1..e];
+    if tld.len() < 2 || tld.len() > 24 || !tld.iter().all(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let tld_lower = tld.to_ascii_lowercase();
+    if matches!(
+        tld_lower.as_slice(),
+        b"png"
+            | b"jpg"
+            | b"jpeg"
+            | b"gif"
+            | b"svg"
+            | b"webp"
+            | b"css"
+            | b"js"
+            | b"ts"
+            | b"map"
+            | b"json"
+            | b"html"
+            | b"py"
+            | b"rb"
+            | b"go"
+            | b"rs"
+            | b"md"
+            | b"txt"
+            | b"zip"
+            | b"gz"
+    ) {
+        return None;
+    }
+    Some((s, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyword_variants_cover_separators() {
+        let v = keyword_variants("social security");
+        assert!(v.contains(&"social_security".to_string()));
+        assert!(v.contains(&"socialsecurity".to_string()));
+        assert!(v.contains(&"social-security".to_string()));
+        assert!(v.contains(&"social security".to_string()));
+    }
+
+    #[test]
+    fn next_digit_finds_first() {
+        let s = b"abcdefghijklmnop7qrs";
+        assert_eq!(next_digit(s, 0, s.len()), Some(16));
+        assert_eq!(next_digit(b"no digits here at all", 0, 21), None);
+        let hi = "ééééééé9".as_bytes();
+        assert_eq!(next_digit(hi, 0, hi.len()), Some(hi.len() - 1));
+    }
+
+    #[test]
+    fn boundaries() {
+        assert!(keyword_boundary(b"the ssn is", 4, 7));
+        assert!(!keyword_boundary(b"hotel", 2, 5));
+        assert!(keyword_boundary(b"customerPhone", 8, 13));
+        assert!(keyword_boundary(b"phones:", 0, 5));
+    }
+
+    #[test]
+    fn emails() {
+        let b = b"mail jane.doe@example.co.uk.";
+        assert_eq!(
+            match_email(b, 13).map(|(s, e)| &b[s..e]),
+            Some(&b"jane.doe@example.co.uk"[..])
+        );
+        let b = b"Comment: robert99@host";
+        assert_eq!(match_email(b, 17), None);
+    }
+}

@@ -1,0 +1,254 @@
+//! Trawl's detection engine.
+//!
+//! Pure and synchronous: no Tokio, no AWS. An [`Engine`] is compiled once from a
+//! [`ClassifierConfig`] and shared (it is `Send + Sync`); [`Engine::classify_reader`] streams a
+//! file through it with bounded memory and returns a [`FileResult`] whose JSON form is what
+//! `trawl classify` prints and what workers store for each S3 object.
+//!
+//! # Layout
+//! - `identifiers`: the managed data identifiers as data (matcher, keywords, validator,
+//!   category, severity rule, examples).
+//! - `validators`: checksums and structural rules (Luhn, mod-97, Verhoeff, NHS mod 11, CPF,
+//!   DNI, SSN rules…).
+//! - `engine`: the compiled scanner (anchor automaton, digit-run scan, keyword automaton).
+//! - `formats`: text streaming in overlapping chunks, CSV/TSV cell by cell, JSON and JSON Lines
+//!   value by value, and the result accumulator.
+//! - [`config`]: the TOML configuration (selection, custom identifiers, allow lists).
+//! - [`local`]: `trawl classify PATH…` over local files and folders.
+#![warn(missing_docs)]
+
+pub mod config;
+mod engine;
+mod formats;
+mod identifiers;
+pub mod local;
+mod validators;
+
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+pub use config::{
+    AllowListConfig, ClassifierConfig, CustomIdentifierConfig, ManagedSelection, SelectionMode,
+    SeverityLevel,
+};
+
+/// Errors building an engine from configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifierError {
+    /// A regex in the configuration does not compile.
+    #[error("invalid regex in {name}: {message}")]
+    InvalidRegex {
+        /// Name of the identifier or allow list holding the regex.
+        name: String,
+        /// What the regex compiler said.
+        message: String,
+    },
+    /// An option of a custom identifier is out of range.
+    #[error("invalid {option} in custom identifier {name}: {message}")]
+    InvalidOption {
+        /// Name of the custom identifier.
+        name: String,
+        /// The option at fault.
+        option: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A managed identifier name in the selection does not exist.
+    #[error("unknown managed data identifier {name}")]
+    UnknownIdentifier {
+        /// The name as given.
+        name: String,
+    },
+    /// The configuration cannot be read or parsed.
+    #[error("invalid classifier configuration: {message}")]
+    InvalidConfig {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Outcome of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// The whole file was classified.
+    Complete,
+    /// Part of the file was classified; `reason` says why not all of it.
+    Partial,
+    /// Nothing was classified; `reason` says why.
+    Skipped,
+}
+
+impl Status {
+    /// Returns the status as Macie writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Complete => "COMPLETE",
+            Status::Partial => "PARTIAL",
+            Status::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// Severity of a detection or of a whole file, as Macie ranks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Severity {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+}
+
+impl Severity {
+    /// Returns the severity's name as Macie writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+        }
+    }
+}
+
+/// A range of lines (1-based, inclusive) in a text file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineRange {
+    /// First line of the match.
+    pub start: u64,
+    /// Last line of the match.
+    pub end: u64,
+    /// Column (1-based, in characters) where the match starts on its first line.
+    #[serde(rename = "startColumn")]
+    pub start_column: u64,
+}
+
+/// A cell of a CSV or TSV file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cell {
+    /// Row (1-based; the header, when there is one, is row 1).
+    pub row: u64,
+    /// Column (1-based).
+    pub column: u64,
+    /// Column name from the header, if any.
+    #[serde(rename = "columnName")]
+    pub column_name: String,
+}
+
+/// A value in a JSON or JSON Lines file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// Record index (0-based line for JSON Lines; 0 for a JSON document).
+    #[serde(rename = "recordIndex")]
+    pub record_index: u64,
+    /// JSONPath of the value, e.g. `$.customers[3].email`.
+    #[serde(rename = "jsonPath")]
+    pub json_path: String,
+}
+
+/// Where one identifier type was found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Occurrences {
+    /// Text locations.
+    #[serde(rename = "lineRanges", skip_serializing_if = "Vec::is_empty")]
+    pub line_ranges: Vec<LineRange>,
+    /// CSV/TSV locations.
+    #[serde(rename = "cells", skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<Cell>,
+    /// JSON/JSON Lines locations.
+    #[serde(rename = "records", skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<Record>,
+}
+
+impl Occurrences {
+    /// Returns the number of kept locations.
+    pub fn len(&self) -> usize {
+        self.line_ranges.len() + self.cells.len() + self.records.len()
+    }
+
+    /// Returns true if no location is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Every occurrence of one identifier type in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Detection {
+    /// Identifier name, e.g. `USA_SOCIAL_SECURITY_NUMBER`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `CREDENTIALS`, `FINANCIAL_INFORMATION`, `PERSONAL_INFORMATION` or `CUSTOM_IDENTIFIER`.
+    pub category: String,
+    /// Severity of this identifier at this count.
+    pub severity: Severity,
+    /// Number of occurrences (all of them, even past the kept locations).
+    pub count: u64,
+    /// Up to 1,000 locations.
+    pub occurrences: Occurrences,
+}
+
+/// The result of classifying one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileResult {
+    /// Whether the file was classified whole, in part, or not at all.
+    pub status: Status,
+    /// Macie-style reason code when not COMPLETE.
+    pub reason: Option<String>,
+    /// Bytes of the file that were classified.
+    pub size_classified: u64,
+    /// Highest severity among the detections, if any.
+    pub severity: Option<Severity>,
+    /// One entry per identifier type found, sorted by type.
+    pub detections: Vec<Detection>,
+}
+
+/// A compiled set of identifiers. Build once, share behind an `Arc`.
+#[derive(Debug)]
+pub struct Engine {
+    compiled: engine::Compiled,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new(&ClassifierConfig::default()).expect("the managed identifiers should compile")
+    }
+}
+
+impl Engine {
+    /// Compiles the engine for `config`.
+    pub fn new(config: &ClassifierConfig) -> Result<Self, ClassifierError> {
+        Ok(Self {
+            compiled: engine::Compiled::new(config)?,
+        })
+    }
+
+    /// Returns the names of the detection types this engine can report.
+    pub fn identifier_names(&self) -> Vec<&str> {
+        self.compiled
+            .types
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect()
+    }
+
+    /// Classifies a whole in-memory file.
+    pub fn classify_bytes(&self, file_name: &str, data: &[u8]) -> FileResult {
+        self.classify_reader(file_name, &mut &data[..])
+    }
+
+    /// Classifies a file read from `reader`, streaming with bounded memory.
+    ///
+    /// The format is chosen from the file name's extension (`.csv`, `.tsv`, `.json`, `.jsonl`,
+    /// `.ndjson`; anything else is text). A read error ends the file as PARTIAL (or SKIPPED if
+    /// nothing could be read) with the reason `UNABLE_TO_READ_FILE`.
+    pub fn classify_reader(&self, file_name: &str, reader: &mut dyn Read) -> FileResult {
+        formats::classify(&self.compiled, file_name, reader)
+    }
+}
+
+#[cfg(test)]
+mod tests;

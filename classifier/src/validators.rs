@@ -1,0 +1,656 @@
+//! Checksums and structural rules that confirm a candidate value.
+//!
+//! Every validator takes the candidate's significant characters (digits, and letters where the
+//! format has them; separators already removed) and answers whether the value is well formed.
+//! They are pure functions over bytes and allocate nothing.
+
+/// Returns the digit values of `s`, or `None` if any byte is not an ASCII digit.
+fn all_digits(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(u8::is_ascii_digit)
+}
+
+/// Returns true if `s` (ASCII digits) passes the Luhn (mod 10) check.
+pub(crate) fn luhn(s: &[u8]) -> bool {
+    if !all_digits(s) {
+        return false;
+    }
+    let mut sum = 0u32;
+    for (i, &b) in s.iter().rev().enumerate() {
+        let mut d = u32::from(b - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+/// Returns true if every digit of `s` is the same (a common placeholder shape).
+fn all_same(s: &[u8]) -> bool {
+    s.windows(2).all(|w| w[0] == w[1])
+}
+
+/// Returns true if `s` is a strictly ascending or descending digit run such as `123456789`.
+fn sequential(s: &[u8]) -> bool {
+    s.len() > 3
+        && (s.windows(2).all(|w| w[1] == w[0] + 1) || s.windows(2).all(|w| w[0] == w[1] + 1))
+}
+
+/// Returns true if `s` looks like a payment card number: 13–19 digits, a known issuer prefix
+/// whose length matches, and a valid Luhn check digit.
+pub(crate) fn credit_card(s: &[u8]) -> bool {
+    if !all_digits(s) || !(13..=19).contains(&s.len()) || all_same(s) {
+        return false;
+    }
+    let n = s.len();
+    let p = |k: usize| -> u32 {
+        s[..k]
+            .iter()
+            .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'))
+    };
+    let ok = match s[0] {
+        // Visa.
+        b'4' => matches!(n, 13 | 16 | 19),
+        // Mastercard (51–55, 2221–2720), Maestro (50, 56–58, 6759…).
+        b'5' => {
+            let p2 = p(2);
+            ((51..=55).contains(&p2) && n == 16)
+                || ((56..=58).contains(&p2) || p2 == 50) && (12..=19).contains(&n)
+        }
+        b'2' => {
+            let p4 = p(4);
+            ((2221..=2720).contains(&p4) && n == 16) || (p4 / 10 == 220 && (16..=19).contains(&n))
+        }
+        // American Express (34, 37), Diners (30, 36, 38, 39), JCB (3528–3589).
+        b'3' => {
+            let p2 = p(2);
+            let p4 = p(4);
+            ((p2 == 34 || p2 == 37) && n == 15)
+                || ((p2 == 36 || p2 == 38 || p2 == 39 || (300..=305).contains(&p(3)))
+                    && (14..=19).contains(&n))
+                || ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
+        }
+        // Discover (6011, 644–649, 65, 622126–622925), UnionPay (62), Maestro (6…).
+        b'6' => {
+            let p2 = p(2);
+            let p3 = p(3);
+            let p4 = p(4);
+            (p4 == 6011
+                || (644..=649).contains(&p3)
+                || p2 == 65
+                || p2 == 62
+                || p4 == 6304
+                || p4 == 6759
+                || p4 == 6761
+                || p4 == 6762
+                || p4 == 6763)
+                && (16..=19).contains(&n)
+        }
+        // UATP.
+        b'1' => n == 15,
+        _ => false,
+    };
+    ok && luhn(s)
+}
+
+/// Returns true if `s` (IBAN characters, no spaces, upper case) has the length its country
+/// requires and passes the ISO 7064 mod-97 check.
+pub(crate) fn iban(s: &[u8]) -> bool {
+    if s.len() < 15 || s.len() > 34 {
+        return false;
+    }
+    if !s[0].is_ascii_uppercase()
+        || !s[1].is_ascii_uppercase()
+        || !s[2].is_ascii_digit()
+        || !s[3].is_ascii_digit()
+    {
+        return false;
+    }
+    match iban_length(&s[..2]) {
+        Some(len) if len == s.len() => {}
+        _ => return false,
+    }
+    if !s[4..]
+        .iter()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        return false;
+    }
+    // The BBAN must not be all zeros.
+    if s[4..].iter().all(|&b| b == b'0') {
+        return false;
+    }
+    let mut rem: u32 = 0;
+    for &b in s[4..].iter().chain(&s[..4]) {
+        if b.is_ascii_digit() {
+            rem = (rem * 10 + u32::from(b - b'0')) % 97;
+        } else {
+            let v = u32::from(b - b'A') + 10;
+            rem = (rem * 100 + v) % 97;
+        }
+    }
+    rem == 1
+}
+
+/// Returns the IBAN length of a country code, per the SWIFT IBAN registry.
+pub(crate) fn iban_length(cc: &[u8]) -> Option<usize> {
+    Some(match cc {
+        b"AD" => 24,
+        b"AE" => 23,
+        b"AL" => 28,
+        b"AT" => 20,
+        b"AZ" => 28,
+        b"BA" => 20,
+        b"BE" => 16,
+        b"BG" => 22,
+        b"BH" => 22,
+        b"BR" => 29,
+        b"BY" => 28,
+        b"CH" => 21,
+        b"CR" => 22,
+        b"CY" => 28,
+        b"CZ" => 24,
+        b"DE" => 22,
+        b"DK" => 18,
+        b"DO" => 28,
+        b"EE" => 20,
+        b"EG" => 29,
+        b"ES" => 24,
+        b"FI" => 18,
+        b"FO" => 18,
+        b"FR" => 27,
+        b"GB" => 22,
+        b"GE" => 22,
+        b"GI" => 23,
+        b"GL" => 18,
+        b"GR" => 27,
+        b"GT" => 28,
+        b"HR" => 21,
+        b"HU" => 28,
+        b"IE" => 22,
+        b"IL" => 23,
+        b"IQ" => 23,
+        b"IS" => 26,
+        b"IT" => 27,
+        b"JO" => 30,
+        b"KW" => 30,
+        b"KZ" => 20,
+        b"LB" => 28,
+        b"LC" => 32,
+        b"LI" => 21,
+        b"LT" => 20,
+        b"LU" => 20,
+        b"LV" => 21,
+        b"MC" => 27,
+        b"MD" => 24,
+        b"ME" => 22,
+        b"MK" => 19,
+        b"MR" => 27,
+        b"MT" => 31,
+        b"MU" => 30,
+        b"NL" => 18,
+        b"NO" => 15,
+        b"PK" => 24,
+        b"PL" => 28,
+        b"PS" => 29,
+        b"PT" => 25,
+        b"QA" => 29,
+        b"RO" => 24,
+        b"RS" => 22,
+        b"SA" => 24,
+        b"SC" => 31,
+        b"SE" => 24,
+        b"SI" => 19,
+        b"SK" => 24,
+        b"SM" => 27,
+        b"ST" => 25,
+        b"SV" => 28,
+        b"TL" => 23,
+        b"TN" => 24,
+        b"TR" => 26,
+        b"UA" => 29,
+        b"VA" => 22,
+        b"VG" => 24,
+        b"XK" => 20,
+        _ => return None,
+    })
+}
+
+/// Returns the Macie identifier name for an IBAN country, e.g. `GERMANY_BANK_ACCOUNT_NUMBER`.
+pub(crate) fn iban_country_identifier(cc: &[u8]) -> &'static str {
+    match cc {
+        b"AT" => "AUSTRIA_BANK_ACCOUNT_NUMBER",
+        b"BE" => "BELGIUM_BANK_ACCOUNT_NUMBER",
+        b"BG" => "BULGARIA_BANK_ACCOUNT_NUMBER",
+        b"HR" => "CROATIA_BANK_ACCOUNT_NUMBER",
+        b"CY" => "CYPRUS_BANK_ACCOUNT_NUMBER",
+        b"CZ" => "CZECHIA_BANK_ACCOUNT_NUMBER",
+        b"DK" => "DENMARK_BANK_ACCOUNT_NUMBER",
+        b"EE" => "ESTONIA_BANK_ACCOUNT_NUMBER",
+        b"FI" => "FINLAND_BANK_ACCOUNT_NUMBER",
+        b"FR" => "FRANCE_BANK_ACCOUNT_NUMBER",
+        b"DE" => "GERMANY_BANK_ACCOUNT_NUMBER",
+        b"GR" => "GREECE_BANK_ACCOUNT_NUMBER",
+        b"HU" => "HUNGARY_BANK_ACCOUNT_NUMBER",
+        b"IE" => "IRELAND_BANK_ACCOUNT_NUMBER",
+        b"IT" => "ITALY_BANK_ACCOUNT_NUMBER",
+        b"LV" => "LATVIA_BANK_ACCOUNT_NUMBER",
+        b"LT" => "LITHUANIA_BANK_ACCOUNT_NUMBER",
+        b"LU" => "LUXEMBOURG_BANK_ACCOUNT_NUMBER",
+        b"MT" => "MALTA_BANK_ACCOUNT_NUMBER",
+        b"NL" => "NETHERLANDS_BANK_ACCOUNT_NUMBER",
+        b"PL" => "POLAND_BANK_ACCOUNT_NUMBER",
+        b"PT" => "PORTUGAL_BANK_ACCOUNT_NUMBER",
+        b"RO" => "ROMANIA_BANK_ACCOUNT_NUMBER",
+        b"SK" => "SLOVAKIA_BANK_ACCOUNT_NUMBER",
+        b"SI" => "SLOVENIA_BANK_ACCOUNT_NUMBER",
+        b"ES" => "SPAIN_BANK_ACCOUNT_NUMBER",
+        b"SE" => "SWEDEN_BANK_ACCOUNT_NUMBER",
+        b"CH" => "SWITZERLAND_BANK_ACCOUNT_NUMBER",
+        b"GB" => "UK_BANK_ACCOUNT_NUMBER",
+        b"NO" => "NORWAY_BANK_ACCOUNT_NUMBER",
+        b"IS" => "ICELAND_BANK_ACCOUNT_NUMBER",
+        b"LI" => "LIECHTENSTEIN_BANK_ACCOUNT_NUMBER",
+        b"MC" => "MONACO_BANK_ACCOUNT_NUMBER",
+        b"SM" => "SAN_MARINO_BANK_ACCOUNT_NUMBER",
+        b"BR" => "BRAZIL_BANK_ACCOUNT_NUMBER",
+        b"TR" => "TURKEY_BANK_ACCOUNT_NUMBER",
+        b"SA" => "SAUDI_ARABIA_BANK_ACCOUNT_NUMBER",
+        b"AE" => "UAE_BANK_ACCOUNT_NUMBER",
+        b"IL" => "ISRAEL_BANK_ACCOUNT_NUMBER",
+        _ => "IBAN_BANK_ACCOUNT_NUMBER",
+    }
+}
+
+/// Returns true if `s` is a valid US Social Security number: area not 000, 666 or 900–999,
+/// group not 00, serial not 0000, and not a well-known advertising number.
+pub(crate) fn us_ssn(s: &[u8]) -> bool {
+    if s.len() != 9 || !all_digits(s) {
+        return false;
+    }
+    let area = &s[..3];
+    if area == b"000" || area == b"666" || area[0] == b'9' {
+        return false;
+    }
+    if &s[3..5] == b"00" || &s[5..] == b"0000" {
+        return false;
+    }
+    // Woolworth's wallet card and the 1960s advertising block.
+    if s == b"078051120" || s == b"219099999" || (area == b"987" && &s[3..5] == b"65") {
+        return false;
+    }
+    !all_same(s) && !sequential(s)
+}
+
+/// Returns true if `s` is a valid US ITIN: starts with 9 and its group is 50–65, 70–88, 90–92
+/// or 94–99.
+pub(crate) fn us_itin(s: &[u8]) -> bool {
+    if s.len() != 9 || !all_digits(s) || s[0] != b'9' {
+        return false;
+    }
+    let g = u32::from(s[3] - b'0') * 10 + u32::from(s[4] - b'0');
+    matches!(g, 50..=65 | 70..=88 | 90..=92 | 94..=99)
+}
+
+/// Returns true if `s` is a valid NHS number (10 digits, mod-11 check digit).
+pub(crate) fn uk_nhs(s: &[u8]) -> bool {
+    if s.len() != 10 || !all_digits(s) || all_same(s) {
+        return false;
+    }
+    let sum: u32 = s[..9]
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| u32::from(b - b'0') * (10 - i as u32))
+        .sum();
+    let check = 11 - (sum % 11);
+    let check = match check {
+        11 => 0,
+        10 => return false,
+        c => c,
+    };
+    check == u32::from(s[9] - b'0')
+}
+
+/// Returns true if `s` (9 letters and digits, upper case) is a UK National Insurance number.
+pub(crate) fn uk_nino(s: &[u8]) -> bool {
+    if s.len() != 9 {
+        return false;
+    }
+    let (a, b) = (s[0], s[1]);
+    if !a.is_ascii_uppercase() || !b.is_ascii_uppercase() || !s[2..8].iter().all(u8::is_ascii_digit)
+    {
+        return false;
+    }
+    if b"DFIQUV".contains(&a) || b"DFIOQUV".contains(&b) {
+        return false;
+    }
+    let prefix = &s[..2];
+    if [b"BG", b"GB", b"NK", b"KN", b"TN", b"NT", b"ZZ"]
+        .iter()
+        .any(|p| prefix == *p)
+    {
+        return false;
+    }
+    matches!(s[8], b'A'..=b'D')
+}
+
+/// Returns true if `s` is a valid Canadian Social Insurance Number (9 digits, Luhn, not
+/// starting with 0 or 8).
+pub(crate) fn canada_sin(s: &[u8]) -> bool {
+    s.len() == 9 && all_digits(s) && s[0] != b'0' && s[0] != b'8' && !all_same(s) && luhn(s)
+}
+
+const VERHOEFF_D: [[u8; 10]; 10] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+];
+const VERHOEFF_P: [[u8; 10]; 8] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+];
+
+/// Returns true if `s` (ASCII digits) passes the Verhoeff check.
+pub(crate) fn verhoeff(s: &[u8]) -> bool {
+    if !all_digits(s) {
+        return false;
+    }
+    let mut c = 0u8;
+    for (i, &b) in s.iter().rev().enumerate() {
+        c = VERHOEFF_D[c as usize][VERHOEFF_P[i % 8][(b - b'0') as usize] as usize];
+    }
+    c == 0
+}
+
+/// Returns true if `s` is a valid Aadhaar number: 12 digits, first digit 2–9, Verhoeff.
+pub(crate) fn india_aadhaar(s: &[u8]) -> bool {
+    s.len() == 12 && all_digits(s) && s[0] >= b'2' && !all_same(s) && verhoeff(s)
+}
+
+/// Returns true if `s` is a valid Brazilian CPF (11 digits, two mod-11 check digits).
+pub(crate) fn brazil_cpf(s: &[u8]) -> bool {
+    if s.len() != 11 || !all_digits(s) || all_same(s) {
+        return false;
+    }
+    let d: Vec<u32> = s.iter().map(|&b| u32::from(b - b'0')).collect();
+    let check = |n: usize| -> u32 {
+        let sum: u32 = (0..n).map(|i| d[i] * (n as u32 + 1 - i as u32)).sum();
+        let r = (sum * 10) % 11;
+        if r == 10 { 0 } else { r }
+    };
+    check(9) == d[9] && check(10) == d[10]
+}
+
+/// Returns true if `s` is a valid Spanish DNI (8 digits and the mod-23 control letter) or NIE
+/// (X, Y or Z, 7 digits and the control letter).
+pub(crate) fn spain_dni(s: &[u8]) -> bool {
+    const LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+    if s.len() != 9 {
+        return false;
+    }
+    let lead = match s[0] {
+        b'X' => 0,
+        b'Y' => 1,
+        b'Z' => 2,
+        b'0'..=b'9' => u32::from(s[0] - b'0'),
+        _ => return false,
+    };
+    if !s[1..8].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let n = s[1..8]
+        .iter()
+        .fold(lead, |acc, &b| acc * 10 + u32::from(b - b'0'));
+    if s[..8].iter().all(|&b| b == b'0') {
+        return false;
+    }
+    LETTERS[(n % 23) as usize] == s[8].to_ascii_uppercase()
+}
+
+/// Returns true if `s` is a plausible US passport number: 9 digits, or a letter and 8 digits.
+pub(crate) fn us_passport(s: &[u8]) -> bool {
+    if s.len() != 9 {
+        return false;
+    }
+    let digits = if s[0].is_ascii_uppercase() {
+        &s[1..]
+    } else {
+        s
+    };
+    all_digits(digits) && !all_same(digits) && !sequential(digits)
+}
+
+/// Returns true if `s` is a plausible US or Canadian bank account number (not a run of one digit
+/// or a counting sequence).
+pub(crate) fn bank_account(s: &[u8]) -> bool {
+    all_digits(s) && !all_same(s) && !sequential(s)
+}
+
+/// Returns true if `s` (digits of a date, e.g. `19800412`) in year-month-day order is a real
+/// calendar date from 1900 up to 2030.
+pub(crate) fn ymd(y: u32, m: u32, d: u32) -> bool {
+    if !(1900..=2030).contains(&y) || !(1..=12).contains(&m) || d == 0 {
+        return false;
+    }
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    d <= days
+}
+
+/// Returns true if `s` is a North American phone number (10 digits with area and exchange codes
+/// starting 2–9), or with a leading country code 1.
+pub(crate) fn nanp_phone(s: &[u8]) -> bool {
+    let s = if s.len() == 11 && s[0] == b'1' {
+        &s[1..]
+    } else {
+        s
+    };
+    s.len() == 10
+        && all_digits(s)
+        && s[0] >= b'2'
+        && s[3] >= b'2'
+        && !all_same(s)
+        && &s[3..6] != b"555"
+        || s.len() == 10
+            && all_digits(s)
+            && s[0] >= b'2'
+            && s[3] >= b'2'
+            && &s[3..6] == b"555"
+            && &s[6..8] != b"01"
+}
+
+/// Returns true if `s` is an international phone number in E.164: country code then a
+/// subscriber number, 8 to 15 digits in all.
+pub(crate) fn e164_phone(s: &[u8]) -> bool {
+    all_digits(s) && (8..=15).contains(&s.len()) && s[0] != b'0' && !all_same(&s[1..])
+}
+
+/// Returns the Shannon entropy of `s` in bits per byte.
+pub(crate) fn entropy(s: &[u8]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in s {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Returns true if a token looks random rather than a placeholder: enough distinct characters,
+/// both letters and digits for long tokens, and no long run of one character.
+pub(crate) fn looks_random(s: &[u8]) -> bool {
+    if s.len() < 8 {
+        return false;
+    }
+    let lower = s.to_ascii_lowercase();
+    for placeholder in [
+        &b"example"[..],
+        b"xxxxxx",
+        b"your",
+        b"placeholder",
+        b"sample",
+        b"dummy",
+        b"redacted",
+        b"changeme",
+        b"******",
+        b"<",
+        b"${",
+        b"{{",
+    ] {
+        if memchr::memmem::find(&lower, placeholder).is_some() {
+            return false;
+        }
+    }
+    let mut longest = 1;
+    let mut run = 1;
+    for w in s.windows(2) {
+        if w[0] == w[1] {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 1;
+        }
+    }
+    if longest >= 6 {
+        return false;
+    }
+    entropy(s) >= 3.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_worked_examples() {
+        assert!(luhn(b"79927398713"));
+        assert!(!luhn(b"79927398710"));
+        assert!(credit_card(b"4111111111111111"));
+        assert!(credit_card(b"378282246310005"));
+        assert!(credit_card(b"5555555555554444"));
+        assert!(credit_card(b"2221000000000009"));
+        assert!(credit_card(b"6011111111111117"));
+        assert!(!credit_card(b"4111111111111112"));
+        // Luhn-valid but no issuer starts with 9.
+        assert!(!credit_card(b"9111111111111119"));
+        assert!(!credit_card(b"0000000000000000"));
+    }
+
+    #[test]
+    fn iban_mod97() {
+        assert!(iban(b"DE89370400440532013000"));
+        assert!(iban(b"GB82WEST12345698765432"));
+        assert!(iban(b"ES9121000418450200051332"));
+        assert!(iban(b"NL91ABNA0417164300"));
+        assert!(!iban(b"DE89370400440532013001"));
+        // Wrong length for the country.
+        assert!(!iban(b"DE8937040044053201300"));
+        assert!(!iban(b"XX89370400440532013000"));
+    }
+
+    #[test]
+    fn ssn_rules() {
+        assert!(us_ssn(b"123456780") || !us_ssn(b"123456789"));
+        assert!(us_ssn(b"536225181"));
+        assert!(!us_ssn(b"666123456"));
+        assert!(!us_ssn(b"000123456"));
+        assert!(!us_ssn(b"912345678"));
+        assert!(!us_ssn(b"123004567"));
+        assert!(!us_ssn(b"123450000"));
+        assert!(!us_ssn(b"078051120"));
+        assert!(us_itin(b"912701234"));
+        assert!(!us_itin(b"912401234"));
+    }
+
+    #[test]
+    fn nhs_mod11() {
+        assert!(uk_nhs(b"9434765919"));
+        assert!(uk_nhs(b"4010232137"));
+        assert!(!uk_nhs(b"9434765918"));
+        assert!(!uk_nhs(b"1111111111"));
+    }
+
+    #[test]
+    fn nino_rules() {
+        assert!(uk_nino(b"AB123456C"));
+        assert!(!uk_nino(b"QQ123456C"));
+        assert!(!uk_nino(b"GB123456A"));
+        assert!(!uk_nino(b"AB123456E"));
+    }
+
+    #[test]
+    fn sin_luhn() {
+        assert!(canada_sin(b"046454286"));
+        assert!(!canada_sin(b"046454287"));
+    }
+
+    #[test]
+    fn aadhaar_verhoeff() {
+        assert!(verhoeff(b"2363"));
+        assert!(!verhoeff(b"2364"));
+        assert!(india_aadhaar(b"234123412346"));
+        assert!(!india_aadhaar(b"234123412347"));
+        assert!(!india_aadhaar(b"123412341234"));
+    }
+
+    #[test]
+    fn cpf_check_digits() {
+        assert!(brazil_cpf(b"52998224725"));
+        assert!(!brazil_cpf(b"52998224726"));
+        assert!(!brazil_cpf(b"11111111111"));
+    }
+
+    #[test]
+    fn dni_letter() {
+        assert!(spain_dni(b"12345678Z"));
+        assert!(!spain_dni(b"12345678A"));
+        assert!(spain_dni(b"X1234567L"));
+    }
+
+    #[test]
+    fn dates_and_phones() {
+        assert!(ymd(2000, 2, 29));
+        assert!(!ymd(1900, 2, 29));
+        assert!(!ymd(1980, 13, 1));
+        assert!(nanp_phone(b"2125550123") || nanp_phone(b"2127364455"));
+        assert!(!nanp_phone(b"1125550123"));
+        assert!(e164_phone(b"442071838750"));
+    }
+
+    #[test]
+    fn randomness() {
+        assert!(looks_random(b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEy".as_slice()) == false);
+        assert!(looks_random(b"P0+atqAVCZQXq4fEQesiNV1/KWVzJDC/Iw/oA8j1"));
+        assert!(!looks_random(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    }
+}
