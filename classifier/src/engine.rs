@@ -569,7 +569,7 @@ impl Compiled {
         if ctx.whole_cell {
             return self.keyword_for(rule, &buf[..start]) || self.keyword_for(rule, &buf[end..]);
         }
-        let from = back_chars(buf, start, distance);
+        let from = text_window_start(buf, start, distance);
         self.keyword_for(rule, &buf[from..start])
     }
 
@@ -695,6 +695,7 @@ impl Compiled {
         let lo = p.saturating_sub(REACH);
         let hi = (p + REACH).min(buf.len());
         let is_b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'/' || b == b'+';
+        let in_token = |b: u8| is_b64(b) || b == b'-' || b == b'_' || b == b'.';
         let mut i = lo;
         while i < hi {
             if !is_b64(buf[i]) {
@@ -702,11 +703,17 @@ impl Compiled {
                 continue;
             }
             let s = i;
-            while i < buf.len() && is_b64(buf[i]) {
+            while i < buf.len() && in_token(buf[i]) {
                 i += 1;
             }
-            let e = i;
-            if e - s != 40 || (e < buf.len() && buf[e] == b'=') {
+            let mut e = i;
+            while e > s && buf[e - 1] == b'.' {
+                e -= 1;
+            }
+            if e - s != 40 || (e < buf.len() && buf[e] == b'=') || (s > 0 && in_token(buf[s - 1])) {
+                continue;
+            }
+            if !buf[s..e].iter().all(|&b| is_b64(b)) {
                 continue;
             }
             let secret = &buf[s..e];
@@ -726,17 +733,15 @@ impl Compiled {
             if !has_lower || !has_upper {
                 continue;
             }
-            // A key ID near the secret, or a secret-key keyword right before it.
-            let near_lo = s.saturating_sub(REACH);
-            let near_hi = (e + REACH).min(buf.len());
-            let paired = has_key_id(&buf[near_lo..near_hi]);
-            let before = &buf[s.saturating_sub(48)..s];
-            let labelled = {
-                let lower = before.to_ascii_lowercase();
-                memchr::memmem::find(&lower, b"secret").is_some()
-                    && (memchr::memmem::find(&lower, b"aws").is_some()
-                        || memchr::memmem::find(&lower, b"access").is_some())
-            };
+            // A key ID near the secret (close by, or with a key word before the secret), or a
+            // secret-key label right before it.
+            let before = &buf[s.saturating_sub(64)..s];
+            let lower = before.to_ascii_lowercase();
+            let has = |w: &[u8]| memchr::memmem::find(&lower, w).is_some();
+            let labelled = has(b"secret") && (has(b"aws") || has(b"access"));
+            let close = has_key_id(&buf[s.saturating_sub(160)..(e + 160).min(buf.len())]);
+            let near = has_key_id(&buf[s.saturating_sub(REACH)..(e + REACH).min(buf.len())]);
+            let paired = close || (near && (has(b"secret") || has(b"key") || has(b"aws")));
             if !(paired || labelled) {
                 continue;
             }
@@ -805,7 +810,7 @@ impl Compiled {
             }
             // Keywords before `start`, computed once per start position.
             if kw_cache.as_ref().is_none_or(|(s, _)| *s != start) {
-                let from = back_chars(buf, start, KEYWORD_DISTANCE);
+                let from = text_window_start(buf, start, KEYWORD_DISTANCE);
                 let set = this.keywords_in(&buf[from..start]);
                 kw_cache = Some((start, set));
             }
@@ -1026,6 +1031,22 @@ fn back_chars(buf: &[u8], pos: usize, distance: usize) -> usize {
     i
 }
 
+/// Start of the keyword window before `pos` in text: `distance` characters back, but not past
+/// the start of the line, unless the match opens its line and the line before is a label
+/// (`SSN:` then the value on the next line).
+fn text_window_start(buf: &[u8], pos: usize, distance: usize) -> usize {
+    let from = back_chars(buf, pos, distance);
+    match memchr::memrchr(b'\n', &buf[from..pos]) {
+        None => from,
+        Some(nl) => {
+            let nl = from + nl;
+            let rest_blank = buf[nl + 1..pos].iter().all(|b| b.is_ascii_whitespace());
+            let label = buf[from..nl].trim_ascii_end().last() == Some(&b':');
+            if rest_blank && label { from } else { nl + 1 }
+        }
+    }
+}
+
 /// Whether a keyword found at `s..e` stands as a word: not glued to letters on either side,
 /// except at a camelCase boundary (`customerPhone`) or a plural `s`.
 fn keyword_boundary(text: &[u8], s: usize, e: usize) -> bool {
@@ -1181,6 +1202,11 @@ fn match_iban(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
         return None;
     }
     if i < buf.len() && (buf[i].is_ascii_alphanumeric() || buf[i] == b'_') {
+        return None;
+    }
+    // A longer spaced group continuing the number means it is not this IBAN.
+    if i + 1 < buf.len() && buf[i] == b' ' && buf[i + 1].is_ascii_digit() && buf[start + 4] == b' '
+    {
         return None;
     }
     v::iban(&sig[..k]).then_some((start, i))

@@ -135,23 +135,12 @@ pub(crate) fn classify(compiled: &Compiled, file_name: &str, reader: &mut dyn Re
 
 /// Reads until `buf` holds `want` bytes or the reader ends; returns whether it ended.
 fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    while buf.len() < want {
-        let old = buf.len();
-        buf.resize(want, 0);
-        match reader.read(&mut buf[old..]) {
-            Ok(0) => {
-                buf.truncate(old);
-                return Ok(true);
-            }
-            Ok(n) => buf.truncate(old + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(old),
-            Err(e) => {
-                buf.truncate(old);
-                return Err(e);
-            }
-        }
+    if buf.len() >= want {
+        return Ok(false);
     }
-    Ok(false)
+    let need = (want - buf.len()) as u64;
+    let got = reader.take(need).read_to_end(buf)? as u64;
+    Ok(got < need)
 }
 
 /// Tracks line numbers across chunks.

@@ -758,7 +758,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             Credentials,
             Matcher::Regex {
                 anchors: &["hvs.", "hvb.", "hvr.", "VAULT_TOKEN", "VAULT_CLIENT_TOKEN"],
-                pattern: r"(?:hv[sbr]\.[A-Za-z0-9_\-]{24,}|VAULT_(?:CLIENT_)?TOKEN\W{1,4}[sbr]\.[A-Za-z0-9]{24})",
+                pattern: r"(?:hv[sbr]\.[A-Za-z0-9_\-]{24,}|VAULT_(?:CLIENT_)?TOKEN\W{1,4}[sbr]\.[A-Za-z0-9]{24,})",
                 back: 0,
                 fwd: 200,
             },
@@ -839,15 +839,13 @@ static MANAGED: &[ManagedIdentifier] = &[
         )
     },
     ManagedIdentifier {
-        examples: &[
-            "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX",
-        ],
+        examples: &["AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZQX"],
         ..id(
             "AGE_SECRET_KEY",
             Credentials,
             Matcher::Regex {
                 anchors: &["AGE-SECRET-KEY-1"],
-                pattern: r"AGE-SECRET-KEY-1[0-9A-Z]{58}",
+                pattern: r"AGE-SECRET-KEY-1[0-9A-Z]{52,64}",
                 back: 0,
                 fwd: 80,
             },
@@ -965,7 +963,7 @@ static MANAGED: &[ManagedIdentifier] = &[
                     "sntrys_",
                     "xkeysib-",
                 ],
-                pattern: r"(?:tvly-[A-Za-z0-9]{32}|fc-[a-f0-9]{32}|gsk_[A-Za-z0-9]{52}|jina_[a-f0-9]{32}[A-Za-z0-9_\-]{30,}|aio_[A-Za-z0-9]{28}|odt_[A-Za-z0-9]{32}|rubygems_[a-f0-9]{48}|hawk\.[0-9A-Za-z_\-]{20}\.[0-9A-Za-z_\-]{20}|dp\.(?:ct|pt|st(?:\.[a-z0-9\-_]{2,35})?|sa|scim|audit)\.[A-Za-z0-9]{40,44}|sgp_(?:[a-fA-F0-9]{16}_)?[A-Za-z0-9]{40,64}|oy2[a-z0-9]{43}|pat-na1-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}|lin_api_[A-Za-z0-9]{40}|pul-[a-f0-9]{40}|rnd_[A-Za-z0-9]{32}|sntrys_eyJ[A-Za-z0-9+/=_\-]{40,}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16})",
+                pattern: r"(?:tvly-[A-Za-z0-9]{32}|fc-[a-f0-9]{32}|gsk_[A-Za-z0-9]{48,56}|jina_[a-f0-9]{32}[A-Za-z0-9_\-]{30,}|aio_[A-Za-z0-9]{28}|odt_[A-Za-z0-9]{32}|rubygems_[a-f0-9]{48}|hawk\.[0-9A-Za-z_\-]{20}\.[0-9A-Za-z_\-]{20}|dp\.(?:ct|pt|st(?:\.[a-z0-9\-_]{2,35})?|sa|scim|audit)\.[A-Za-z0-9]{40,44}|sgp_(?:[a-fA-F0-9]{16}_)?[A-Za-z0-9]{40,64}|oy2[a-z0-9]{43}|pat-na1-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}|lin_api_[A-Za-z0-9]{40}|pul-[a-f0-9]{40}|rnd_[A-Za-z0-9]{32}|sntrys_eyJ[A-Za-z0-9+/=_\-]{40,}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16})",
                 back: 0,
                 fwd: 200,
             },
@@ -1225,11 +1223,11 @@ static MANAGED: &[ManagedIdentifier] = &[
         keyword_rule: Required,
         validator: Some(ok_sin),
         examples: &[
-            "SIN 046 454 286",
-            "social insurance number 046-454-286",
-            "numéro d’assurance sociale 046454286",
+            "SIN 130 692 544",
+            "social insurance number 130-692-544",
+            "numéro d’assurance sociale 130692544",
         ],
-        negative_examples: &["SIN 046 454 287", "ref 046 454 286"],
+        negative_examples: &["SIN 130 692 545", "ref 130 692 544"],
         ..id(
             "CANADA_SOCIAL_INSURANCE_NUMBER",
             Personal,
@@ -1316,12 +1314,16 @@ static MANAGED: &[ManagedIdentifier] = &[
         ],
         keyword_rule: Required,
         validator: Some(ok_passport),
-        examples: &["passport number C03005988", "US passport 303005988"],
+        examples: &[
+            "passport number C03005988",
+            "US passport 303005988",
+            "passport no. 51099035",
+        ],
         negative_examples: &["order C03005988", "passport number 111111111"],
         ..id(
             "USA_PASSPORT_NUMBER",
             Personal,
-            Matcher::Shapes(&["Ldddddddd", "ddddddddd"]),
+            Matcher::Shapes(&["Ldddddddd", "ddddddddd", "dddddddd"]),
         )
     },
     ManagedIdentifier {
@@ -1344,7 +1346,7 @@ static MANAGED: &[ManagedIdentifier] = &[
         keyword_rule: Required,
         validator: Some(ok_drivers_license),
         recommended: true,
-        examples: &["driver's license D1234567", "DL# 123456789"],
+        examples: &["driver's license D7391528", "DL# 739152846"],
         negative_examples: &["license MIT", "ref D1234567"],
         ..id(
             "DRIVERS_LICENSE",

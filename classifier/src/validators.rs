@@ -119,6 +119,11 @@ pub(crate) fn iban(s: &[u8]) -> bool {
     {
         return false;
     }
+    // Check digits are 02–98 by construction (98 - n mod 97).
+    let check = (s[2] - b'0') * 10 + (s[3] - b'0');
+    if !(2..=98).contains(&check) {
+        return false;
+    }
     // The BBAN must not be all zeros.
     if s[4..].iter().all(|&b| b == b'0') {
         return false;
@@ -423,9 +428,9 @@ pub(crate) fn spain_dni(s: &[u8]) -> bool {
     LETTERS[(n % 23) as usize] == s[8].to_ascii_uppercase()
 }
 
-/// Returns true if `s` is a plausible US passport number: 9 digits, or a letter and 8 digits.
+/// Returns true if `s` is a plausible US passport number: 8 or 9 digits, or a letter and 8 digits.
 pub(crate) fn us_passport(s: &[u8]) -> bool {
-    if s.len() != 9 {
+    if s.len() != 9 && s.len() != 8 {
         return false;
     }
     let digits = if s[0].is_ascii_uppercase() {
@@ -610,7 +615,12 @@ mod tests {
 
     #[test]
     fn sin_luhn() {
-        assert!(canada_sin(b"046454286"));
+        assert!(luhn(b"046454286"));
+        assert!(
+            !canada_sin(b"046454286"),
+            "0 is not an assigned first digit"
+        );
+        assert!(canada_sin(b"130692544"));
         assert!(!canada_sin(b"046454287"));
     }
 
