@@ -168,11 +168,15 @@ impl S3Clients {
 /// the master account.
 pub async fn caller_account(sdk_config: &SdkConfig) -> Result<String, AccessError> {
     let sts = aws_sdk_sts::Client::new(sdk_config);
-    let identity = sts.get_caller_identity().send().await.map_err(|e| AccessError::Credentials {
-        account: "(default credentials)".into(),
-        role_arn: None,
-        message: crate::s3_error::display_chain(&e),
-    })?;
+    let identity =
+        sts.get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| AccessError::Credentials {
+                account: "(default credentials)".into(),
+                role_arn: None,
+                message: crate::s3_error::display_chain(&e),
+            })?;
     identity.account.ok_or_else(|| AccessError::Credentials {
         account: "(default credentials)".into(),
         role_arn: None,

@@ -4,7 +4,9 @@
 //! Every key of a job carries the job ID as a hash tag (`trawl:{<job>}:…`), so a job's keys live
 //! on one Redis Cluster slot and the Lua scripts below may touch them together.
 //! - `trawl:jobs` — sorted set of job IDs by creation time.
-//! - `trawl:pending` — list of submitted job IDs a coordinator has not claimed yet.
+//! - `trawl:pending:<queue>` — list of submitted job IDs a coordinator of that task queue has
+//!   not claimed yet; `trawl:coordinator:<queue>` is the lease of the active coordinator. Both
+//!   are per task queue, so separate deployments (or tests) can share one Redis.
 //! - `trawl:{J}:job` — hash: `name`, `spec`, `plan`, `status`, `error`, `created_ms`,
 //!   `started_ms`, `finished_ms`, `next_seq`, `dispatched`, `results`, `listing_done`.
 //! - `trawl:{J}:stats` — hash of counters, each in three scopes: the job (`objects_classified`),
@@ -286,8 +288,6 @@ impl JobKeys {
 }
 
 const JOBS_KEY: &str = "trawl:jobs";
-const PENDING_KEY: &str = "trawl:pending";
-const COORDINATOR_LEASE_KEY: &str = "trawl:coordinator:lease";
 
 /// Outcome of recording a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,6 +333,8 @@ impl Counters {
 #[derive(Clone)]
 pub struct Store {
     conn: ConnectionManager,
+    pending_key: String,
+    lease_key: String,
     record: Script,
     allocate: Script,
     complete_if_done: Script,
@@ -372,6 +374,11 @@ impl Store {
                 Ok(conn) => {
                     return Ok(Self {
                         conn,
+                        pending_key: format!("trawl:pending:{}", crate::config::DEFAULT_TASK_QUEUE),
+                        lease_key: format!(
+                            "trawl:coordinator:{}",
+                            crate::config::DEFAULT_TASK_QUEUE
+                        ),
                         record: Script::new(RECORD_LUA),
                         allocate: Script::new(ALLOCATE_LUA),
                         complete_if_done: Script::new(COMPLETE_IF_DONE_LUA),
@@ -388,6 +395,13 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Scopes job submission and the coordinator lease to the task queue `queue`.
+    pub fn for_queue(mut self, queue: &str) -> Self {
+        self.pending_key = format!("trawl:pending:{queue}");
+        self.lease_key = format!("trawl:coordinator:{queue}");
+        self
     }
 
     /// Returns a connection for ad-hoc commands (tests, tools).
@@ -426,7 +440,7 @@ impl Store {
             .ignore()
             .zadd(JOBS_KEY, id, now)
             .ignore()
-            .lpush(PENDING_KEY, id)
+            .lpush(&self.pending_key, id)
             .ignore()
             .query_async::<()>(&mut conn)
             .await
@@ -434,19 +448,28 @@ impl Store {
     }
 
     /// Waits up to `timeout` for a submitted job and claims it.
+    ///
+    /// Polls with RPOP rather than BRPOP: a blocking command would stall every other command
+    /// multiplexed on this connection for its whole timeout.
     pub async fn claim_pending(&self, timeout: Duration) -> Result<Option<String>, StoreError> {
+        let deadline = Instant::now() + timeout;
         let mut conn = self.conn.clone();
-        let popped: Option<(String, String)> = conn
-            .brpop(PENDING_KEY, timeout.as_secs_f64())
-            .await
-            .map_err(command("claim pending job"))?;
-        Ok(popped.map(|(_, id)| id))
+        loop {
+            let popped: Option<String> = conn
+                .rpop(&self.pending_key, None)
+                .await
+                .map_err(command("claim pending job"))?;
+            if popped.is_some() || Instant::now() >= deadline {
+                return Ok(popped);
+            }
+            tokio::time::sleep(Duration::from_millis(100).min(deadline - Instant::now())).await;
+        }
     }
 
     /// Puts a claimed job back at the head of the pending list (a coordinator shutting down).
     pub async fn requeue_pending(&self, id: &str) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        conn.rpush::<_, _, ()>(PENDING_KEY, id)
+        conn.rpush::<_, _, ()>(&self.pending_key, id)
             .await
             .map_err(command("requeue job"))
     }
@@ -466,7 +489,7 @@ impl Store {
                return 0"#,
         );
         let held: i64 = script
-            .key(COORDINATOR_LEASE_KEY)
+            .key(&self.lease_key)
             .arg(holder)
             .arg(ttl_ms)
             .invoke_async(&mut conn)
@@ -475,10 +498,24 @@ impl Store {
         Ok(held == 1)
     }
 
+    /// Gives up the coordinator lease if `holder` holds it, so a standby takes over at once.
+    pub async fn release_coordinator_lease(&self, holder: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0",
+        )
+        .key(&self.lease_key)
+        .arg(holder)
+        .invoke_async::<i64>(&mut conn)
+        .await
+        .map_err(command("release coordinator lease"))?;
+        Ok(())
+    }
+
     /// Returns whether some coordinator currently holds the lease.
     pub async fn coordinator_alive(&self) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        conn.exists(COORDINATOR_LEASE_KEY)
+        conn.exists(&self.lease_key)
             .await
             .map_err(command("coordinator lease"))
     }
@@ -808,6 +845,8 @@ pub fn new_job_id() -> String {
         ms /= 36;
     }
     digits.reverse();
-    let suffix: String = (0..6).map(|_| fastrand::alphanumeric().to_ascii_lowercase()).collect();
+    let suffix: String = (0..6)
+        .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
+        .collect();
     format!("j-{}-{suffix}", String::from_utf8_lossy(&digits))
 }

@@ -85,7 +85,10 @@ impl Dispatcher {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
-            .map_err(|source| AmqpError::Protocol { operation: "confirm select", source })?;
+            .map_err(|source| AmqpError::Protocol {
+                operation: "confirm select",
+                source,
+            })?;
         Ok(Self {
             store,
             channel,
@@ -100,10 +103,11 @@ impl Dispatcher {
     /// prefix is listed, the job is paused or cancelled, or the coordinator shuts down.
     pub async fn run_job(&self, job_id: &str) -> Result<(), DispatchError> {
         let job = self.store.job(job_id).await?;
-        let plan: JobPlan = serde_json::from_str(&job.plan_json).map_err(|e| DispatchError::CorruptPlan {
-            job_id: job_id.to_string(),
-            message: e.to_string(),
-        })?;
+        let plan: JobPlan =
+            serde_json::from_str(&job.plan_json).map_err(|e| DispatchError::CorruptPlan {
+                job_id: job_id.to_string(),
+                message: e.to_string(),
+            })?;
         match job.status {
             JobStatus::Created => {
                 tracing::info!(job_id, buckets = plan.buckets.len(), "pre-flight");
@@ -111,7 +115,12 @@ impl Dispatcher {
                     let message = problems.join("; ");
                     tracing::warn!(job_id, error = %message, "job refused at pre-flight");
                     self.store
-                        .transition(job_id, JobStatus::Failed, &[JobStatus::Created], Some(&message))
+                        .transition(
+                            job_id,
+                            JobStatus::Failed,
+                            &[JobStatus::Created],
+                            Some(&message),
+                        )
                         .await?;
                     return Ok(());
                 }
@@ -132,7 +141,8 @@ impl Dispatcher {
         // Buckets are listed concurrently, at most `list_concurrency` at once.
         let mut results = Vec::with_capacity(plan.buckets.len());
         let mut buckets = plan.buckets.iter();
-        let mut in_flight: FuturesUnordered<BoxFuture<'_, Result<bool, DispatchError>>> = FuturesUnordered::new();
+        let mut in_flight: FuturesUnordered<BoxFuture<'_, Result<bool, DispatchError>>> =
+            FuturesUnordered::new();
         loop {
             while in_flight.len() < self.config.list_concurrency.max(1) {
                 let Some(bucket) = buckets.next() else { break };
@@ -151,7 +161,12 @@ impl Dispatcher {
                     let message = error.to_string();
                     tracing::error!(job_id, error = %message, "dispatch failed");
                     self.store
-                        .transition(job_id, JobStatus::Failed, &[JobStatus::Running], Some(&message))
+                        .transition(
+                            job_id,
+                            JobStatus::Failed,
+                            &[JobStatus::Running],
+                            Some(&message),
+                        )
                         .await?;
                     return Err(error);
                 }
@@ -160,7 +175,12 @@ impl Dispatcher {
         if finished {
             let completed = self.store.finish_listing(job_id).await?;
             let job = self.store.job(job_id).await?;
-            tracing::info!(job_id, dispatched = job.dispatched, completed, "listing finished");
+            tracing::info!(
+                job_id,
+                dispatched = job.dispatched,
+                completed,
+                "listing finished"
+            );
         }
         Ok(())
     }
@@ -192,7 +212,10 @@ impl Dispatcher {
                             .map_err(|e| e.to_string()),
                     );
                 }
-                match master_opt.as_ref().expect("the master account was just looked up") {
+                match master_opt
+                    .as_ref()
+                    .expect("the master account was just looked up")
+                {
                     Ok(master) if master == account => true,
                     Ok(master) => {
                         problems.push(format!(
@@ -210,34 +233,55 @@ impl Dispatcher {
             usable.insert(account, ok);
         }
         for bucket in &plan.buckets {
-            if !usable.get(bucket.access.account.as_str()).copied().unwrap_or(false) {
+            if !usable
+                .get(bucket.access.account.as_str())
+                .copied()
+                .unwrap_or(false)
+            {
                 continue;
             }
             let client = self.clients.client(&bucket.access).await;
-            let head = retry(&RetryParams::default(), S3Failure::is_retryable, |_| async {
-                client
-                    .head_bucket()
-                    .bucket(&bucket.bucket)
-                    .send()
-                    .await
-                    .map_err(|e| s3_error::classify("HeadBucket", &bucket.bucket, "", &e))
-            })
+            let head = retry(
+                &RetryParams::default(),
+                S3Failure::is_retryable,
+                |_| async {
+                    client
+                        .head_bucket()
+                        .bucket(&bucket.bucket)
+                        .send()
+                        .await
+                        .map_err(|e| s3_error::classify("HeadBucket", &bucket.bucket, "", &e))
+                },
+            )
             .await;
             if let Err(failure) = head {
                 let what = match (failure.status, failure.code.as_str()) {
-                    (Some(404), _) | (_, "NoSuchBucket" | "NotFound") => "does not exist".to_string(),
+                    (Some(404), _) | (_, "NoSuchBucket" | "NotFound") => {
+                        "does not exist".to_string()
+                    }
                     (Some(403), _) => "cannot be read: access denied".to_string(),
                     _ => format!("cannot be reached: {}: {}", failure.code, failure.message),
                 };
-                problems.push(format!("bucket {} (account {}) {what}", bucket.bucket, bucket.access.account));
+                problems.push(format!(
+                    "bucket {} (account {}) {what}",
+                    bucket.bucket, bucket.access.account
+                ));
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// Lists and publishes every prefix of one bucket; returns false when it stopped early
     /// (shutdown, pause or cancel) with checkpoints saved.
-    async fn dispatch_bucket(&self, job_id: &str, bucket: &BucketPlan) -> Result<bool, DispatchError> {
+    async fn dispatch_bucket(
+        &self,
+        job_id: &str,
+        bucket: &BucketPlan,
+    ) -> Result<bool, DispatchError> {
         for prefix in &bucket.prefixes {
             if !self.dispatch_prefix(job_id, bucket, prefix).await? {
                 return Ok(false);
@@ -246,7 +290,12 @@ impl Dispatcher {
         Ok(true)
     }
 
-    async fn dispatch_prefix(&self, job_id: &str, bucket: &BucketPlan, prefix: &str) -> Result<bool, DispatchError> {
+    async fn dispatch_prefix(
+        &self,
+        job_id: &str,
+        bucket: &BucketPlan,
+        prefix: &str,
+    ) -> Result<bool, DispatchError> {
         // Bucket names hold no '/', so "bucket/prefix" names a (bucket, prefix) unambiguously.
         let field = format!("{}/{}", bucket.bucket, prefix);
         let cursor = self.store.cursor(job_id, &field).await?;
@@ -283,10 +332,9 @@ impl Dispatcher {
                     if !after.is_empty() {
                         request = request.start_after(after);
                     }
-                    request
-                        .send()
-                        .await
-                        .map_err(|e| s3_error::classify("ListObjectsV2", &bucket.bucket, prefix, &e))
+                    request.send().await.map_err(|e| {
+                        s3_error::classify("ListObjectsV2", &bucket.bucket, prefix, &e)
+                    })
                 }
             })
             .await
@@ -299,15 +347,28 @@ impl Dispatcher {
             let objects = page.contents();
             let truncated = page.is_truncated().unwrap_or(false);
             let Some(last_key) = objects.last().and_then(|o| o.key()) else {
-                self.store.confirm_page(job_id, &field, &after, true).await?;
+                self.store
+                    .confirm_page(job_id, &field, &after, true)
+                    .await?;
                 return Ok(true);
             };
             let last_key = last_key.to_string();
             let num_objects = objects.len() as u64;
             let num_bytes: i64 = objects.iter().map(|o| o.size().unwrap_or(0).max(0)).sum();
             let mut counters = Counters::default();
-            counters.add(&bucket.access.account, &bucket.bucket, "objects_dispatched", num_objects as i64);
-            counters.add(&bucket.access.account, &bucket.bucket, "bytes_dispatched", num_bytes);
+            counters.add(
+                &bucket.access.account,
+                &bucket.bucket,
+                "objects_dispatched",
+                num_objects as i64,
+            );
+            counters.add(
+                &bucket.access.account,
+                &bucket.bucket,
+                "bytes_dispatched",
+                num_bytes,
+            );
+            let started = std::time::Instant::now();
             let base = self
                 .store
                 .allocate_page(job_id, &field, &after, num_objects, &counters)
@@ -336,11 +397,21 @@ impl Dispatcher {
                     region: String::new(),
                 })
                 .collect();
+            let allocated = started.elapsed();
             self.publish(job_id, &tasks).await?;
+            let published = started.elapsed();
             self.store
                 .confirm_page(job_id, &field, &last_key, !truncated)
                 .await?;
-            tracing::debug!(job_id, bucket = %bucket.bucket, num_objects, base, "page dispatched");
+            tracing::debug!(
+                job_id,
+                bucket = %bucket.bucket,
+                num_objects,
+                base,
+                allocate_ms = allocated.as_millis() as u64,
+                publish_ms = (published - allocated).as_millis() as u64,
+                "page dispatched"
+            );
             if !truncated {
                 return Ok(true);
             }
@@ -361,7 +432,8 @@ impl Dispatcher {
         loop {
             attempt += 1;
             let mut refused: Vec<&ClassifyTask> = Vec::new();
-            let mut in_flight: FuturesUnordered<BoxFuture<'_, (&ClassifyTask, bool)>> = FuturesUnordered::new();
+            let mut in_flight: FuturesUnordered<BoxFuture<'_, (&ClassifyTask, bool)>> =
+                FuturesUnordered::new();
             let mut publish_error = None;
             for task in todo.iter().copied() {
                 while in_flight.len() >= self.config.confirm_window.max(1) {
@@ -406,7 +478,12 @@ impl Dispatcher {
                 // Everything after the failed publish was not sent either.
                 let sent: std::collections::HashSet<u64> = refused.iter().map(|t| t.seq).collect();
                 let start = todo.iter().position(|t| sent.contains(&t.seq)).unwrap_or(0);
-                refused.extend(todo[start..].iter().copied().filter(|t| !sent.contains(&t.seq)));
+                refused.extend(
+                    todo[start..]
+                        .iter()
+                        .copied()
+                        .filter(|t| !sent.contains(&t.seq)),
+                );
             }
             if refused.is_empty() {
                 return Ok(());

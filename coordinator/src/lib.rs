@@ -72,32 +72,49 @@ pub async fn submit(store: &Store, spec: &JobSpec) -> Result<String, Coordinator
     let id = trawl_common::store::new_job_id();
     let spec_json = serde_json::to_string(spec).expect("a job spec should serialise to JSON");
     let plan_json = serde_json::to_string(&plan).expect("a job plan should serialise to JSON");
-    store.create_job(&id, &plan.name, &spec_json, &plan_json).await?;
+    store
+        .create_job(&id, &plan.name, &spec_json, &plan_json)
+        .await?;
     tracing::info!(job_id = %id, name = %plan.name, buckets = plan.buckets.len(), "job submitted");
     Ok(id)
 }
 
 /// Runs the coordinator service until `shutdown` is cancelled.
-pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Result<(), CoordinatorError> {
+pub async fn run(
+    config: CoordinatorConfig,
+    shutdown: CancellationToken,
+) -> Result<(), CoordinatorError> {
     let connect_timeout = Duration::from_secs(config.service.connect_timeout_secs);
-    let store = Store::connect(&config.service.redis_url, connect_timeout).await?;
-    let connection = trawl_common::amqp::connect(&config.service.amqp_url, "trawl-coordinator", connect_timeout).await?;
+    let store = Store::connect(&config.service.redis_url, connect_timeout)
+        .await?
+        .for_queue(&config.service.task_queue);
+    let connection = trawl_common::amqp::connect(
+        &config.service.amqp_url,
+        "trawl-coordinator",
+        connect_timeout,
+    )
+    .await?;
     let channel = connection
         .create_channel()
         .await
-        .map_err(|source| AmqpError::Protocol { operation: "open channel", source })?;
+        .map_err(|source| AmqpError::Protocol {
+            operation: "open channel",
+            source,
+        })?;
     let topology = Topology::new(&config.service.task_queue);
     topology.declare(&channel).await?;
     let clients = S3Clients::from_config(&config.service).await;
-    let dispatcher = Arc::new(dispatch::Dispatcher::new(
-        store.clone(),
-        channel,
-        topology,
-        clients,
-        config.clone(),
-        shutdown.clone(),
-    )
-    .await?);
+    let dispatcher = Arc::new(
+        dispatch::Dispatcher::new(
+            store.clone(),
+            channel,
+            topology,
+            clients,
+            config.clone(),
+            shutdown.clone(),
+        )
+        .await?,
+    );
 
     let holder = format!("{}-{}", hostname(), std::process::id());
     let running: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -105,7 +122,10 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     let mut holding = false;
     tracing::info!(holder = %holder, queue = %config.service.task_queue, "coordinator started");
     while !shutdown.is_cancelled() {
-        let held = match store.hold_coordinator_lease(&holder, Duration::from_secs(10)).await {
+        let held = match store
+            .hold_coordinator_lease(&holder, Duration::from_secs(10))
+            .await
+        {
             Ok(held) => held,
             Err(error) => {
                 tracing::warn!(error = %error, "cannot renew coordinator lease");
@@ -123,7 +143,10 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
             }
         }
         // Resume jobs whose listing a previous coordinator left unfinished.
-        match store.jobs_in_status(trawl_common::store::JobStatus::Running).await {
+        match store
+            .jobs_in_status(trawl_common::store::JobStatus::Running)
+            .await
+        {
             Ok(ids) => {
                 for id in ids {
                     spawn_job(&tracker, &dispatcher, &running, id);
@@ -148,6 +171,9 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     tracker.close();
     // Dispatch loops watch the same token; they stop between pages, leaving checkpoints.
     tracker.wait().await;
+    if holding && let Err(error) = store.release_coordinator_lease(&holder).await {
+        tracing::warn!(error = %error, "cannot release coordinator lease");
+    }
     Ok(())
 }
 
@@ -158,7 +184,9 @@ fn spawn_job(
     id: String,
 ) {
     {
-        let mut set = running.lock().expect("the running-jobs lock should not be poisoned");
+        let mut set = running
+            .lock()
+            .expect("the running-jobs lock should not be poisoned");
         if !set.insert(id.clone()) {
             return;
         }
@@ -179,7 +207,11 @@ fn spawn_job(
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "coordinator".into())
 }

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
@@ -143,12 +144,24 @@ impl Context {
 }
 
 /// Runs a worker until `shutdown` is cancelled, then drains in-flight tasks.
-pub async fn run(config: WorkerConfig, engine: Arc<Engine>, shutdown: CancellationToken) -> Result<()> {
+pub async fn run(
+    config: WorkerConfig,
+    engine: Arc<Engine>,
+    shutdown: CancellationToken,
+) -> Result<()> {
     let connect_timeout = Duration::from_secs(config.service.connect_timeout_secs);
     let store = Store::connect(&config.service.redis_url, connect_timeout).await?;
-    let connection = trawl_common::amqp::connect(&config.service.amqp_url, &format!("trawl-worker {}", config.worker_id), connect_timeout).await?;
+    let connection = trawl_common::amqp::connect(
+        &config.service.amqp_url,
+        &format!("trawl-worker {}", config.worker_id),
+        connect_timeout,
+    )
+    .await?;
     let protocol = |operation| move |source| AmqpError::Protocol { operation, source };
-    let channel = connection.create_channel().await.map_err(protocol("open channel"))?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(protocol("open channel"))?;
     let topology = Topology::new(&config.service.task_queue);
     topology.declare(&channel).await?;
     channel
@@ -158,16 +171,31 @@ pub async fn run(config: WorkerConfig, engine: Arc<Engine>, shutdown: Cancellati
     let tag = format!("{}-tasks", config.worker_id);
     let dead_tag = format!("{}-dead", config.worker_id);
     let mut tasks = channel
-        .basic_consume(topology.tasks.as_str().into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            topology.tasks.as_str().into(),
+            tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .map_err(protocol("basic.consume"))?;
     let mut dead = channel
-        .basic_consume(topology.dead.as_str().into(), dead_tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            topology.dead.as_str().into(),
+            dead_tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .map_err(protocol("basic.consume"))?;
 
     let clients = S3Clients::from_config(&config.service).await;
-    let ctx = Arc::new(Context::new(store, clients, engine, config.worker_id.clone()));
+    let ctx = Arc::new(Context::new(
+        store,
+        clients,
+        engine,
+        config.worker_id.clone(),
+    ));
     let limiter = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let tracker = TaskTracker::new();
     tracing::info!(worker_id = %config.worker_id, queue = %topology.tasks, prefetch = config.prefetch, concurrency = config.concurrency, "worker started");
@@ -218,13 +246,22 @@ pub async fn run(config: WorkerConfig, engine: Arc<Engine>, shutdown: Cancellati
 
     tracing::info!(in_flight = tracker.len(), "worker draining");
     for consumer_tag in [tag, dead_tag] {
-        if let Err(error) = channel.basic_cancel(consumer_tag.as_str().into(), BasicCancelOptions::default()).await {
+        if let Err(error) = channel
+            .basic_cancel(consumer_tag.as_str().into(), BasicCancelOptions::default())
+            .await
+        {
             tracing::warn!(error = %error, "cannot cancel consumer");
         }
     }
     tracker.close();
-    if tokio::time::timeout(config.shutdown_deadline, tracker.wait()).await.is_err() {
-        tracing::warn!(in_flight = tracker.len(), "shutdown deadline passed; unacked tasks return to the queue");
+    if tokio::time::timeout(config.shutdown_deadline, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            in_flight = tracker.len(),
+            "shutdown deadline passed; unacked tasks return to the queue"
+        );
     }
     let _ = channel.close(200, "worker shutting down".into()).await;
     let _ = connection.close(200, "worker shutting down".into()).await;
@@ -265,7 +302,11 @@ async fn handle_task(ctx: &Context, channel: &Channel, topology: &Topology, deli
         }
         Outcome::Retry(message) => {
             tracing::warn!(job_id = %task.job_id, seq = task.seq, error = %message, "transient failure; task goes back to the queue");
-            if let Err(error) = ctx.store.set_last_error(&task.job_id, task.seq, &message).await {
+            if let Err(error) = ctx
+                .store
+                .set_last_error(&task.job_id, task.seq, &message)
+                .await
+            {
                 tracing::warn!(error = %error, "cannot store last error");
             }
             nack(&delivery).await;
@@ -300,10 +341,15 @@ async fn handle_dead(ctx: &Context, channel: &Channel, topology: &Topology, deli
     }
 }
 
-async fn record(ctx: &Context, task: &ClassifyTask, result: &report::Report) -> Result<RecordOutcome, StoreError> {
+async fn record(
+    ctx: &Context,
+    task: &ClassifyTask,
+    result: &report::Report,
+) -> Result<RecordOutcome, StoreError> {
     let payload = result.record.encode_to_vec();
     retry(&ctx.retry, StoreError::is_retryable, |_| {
-        ctx.store.record_result(&task.job_id, task.seq, &payload, &result.counters)
+        ctx.store
+            .record_result(&task.job_id, task.seq, &payload, &result.counters)
     })
     .await
 }

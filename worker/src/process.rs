@@ -33,7 +33,9 @@ const BODY_CHANNEL_CHUNKS: usize = 8;
 pub async fn process(ctx: &Context, task: &ClassifyTask) -> Outcome {
     match ctx.job_status(&task.job_id).await {
         Ok(Some(JobStatus::Running | JobStatus::UserPaused | JobStatus::Paused)) => {}
-        Ok(Some(JobStatus::Cancelled | JobStatus::Failed | JobStatus::Complete)) => return Outcome::Drop("job is closed"),
+        Ok(Some(JobStatus::Cancelled | JobStatus::Failed | JobStatus::Complete)) => {
+            return Outcome::Drop("job is closed");
+        }
         Ok(Some(JobStatus::Created)) => {}
         Ok(None) => return Outcome::Drop("job does not exist"),
         Err(error) => return Outcome::Retry(error.to_string()),
@@ -60,34 +62,71 @@ pub async fn process(ctx: &Context, task: &ClassifyTask) -> Outcome {
     let head = match head {
         Ok(head) => head,
         Err(failure) if failure.is_retryable() => return Outcome::Retry(failure.to_string()),
-        Err(failure) => return Outcome::Result(Box::new(report::skipped(ctx, task, None, failure.reason(), &failure.to_string()))),
+        Err(failure) => {
+            return Outcome::Result(Box::new(report::skipped(
+                ctx,
+                task,
+                None,
+                failure.reason(),
+                &failure.to_string(),
+            )));
+        }
     };
     if let Some((reason, detail)) = unreadable(&head) {
-        return Outcome::Result(Box::new(report::skipped(ctx, task, Some(&head), reason, &detail)));
+        return Outcome::Result(Box::new(report::skipped(
+            ctx,
+            task,
+            Some(&head),
+            reason,
+            &detail,
+        )));
     }
 
-    let classified = retry(&ctx.retry, S3Failure::is_retryable, |_| fetch_and_classify(ctx, &client, task, &head)).await;
+    let classified = retry(&ctx.retry, S3Failure::is_retryable, |_| {
+        fetch_and_classify(ctx, &client, task, &head)
+    })
+    .await;
     match classified {
         Ok(file) => Outcome::Result(Box::new(report::classified(ctx, task, &head, &file))),
         Err(failure) if failure.is_retryable() => Outcome::Retry(failure.to_string()),
-        Err(failure) => Outcome::Result(Box::new(report::skipped(ctx, task, Some(&head), failure.reason(), &failure.to_string()))),
+        Err(failure) => Outcome::Result(Box::new(report::skipped(
+            ctx,
+            task,
+            Some(&head),
+            failure.reason(),
+            &failure.to_string(),
+        ))),
     }
 }
 
 /// Returns why an object cannot be read, from its HEAD alone, or `None` if it can be.
 fn unreadable(head: &HeadObjectOutput) -> Option<(&'static str, String)> {
-    let storage_class = head.storage_class().map(|c| c.as_str()).unwrap_or("STANDARD");
+    let storage_class = head
+        .storage_class()
+        .map(|c| c.as_str())
+        .unwrap_or("STANDARD");
     if matches!(storage_class, "GLACIER" | "DEEP_ARCHIVE") {
-        let restored = head.restore().is_some_and(|r| r.contains("ongoing-request=\"false\""));
+        let restored = head
+            .restore()
+            .is_some_and(|r| r.contains("ongoing-request=\"false\""));
         if !restored {
-            return Some(("INVALID_OBJECT_STATE", format!("object is in {storage_class} and not restored")));
+            return Some((
+                "INVALID_OBJECT_STATE",
+                format!("object is in {storage_class} and not restored"),
+            ));
         }
     }
     if let Some(algorithm) = head.sse_customer_algorithm() {
-        return Some(("INVALID_ENCRYPTION", format!("object is encrypted with a customer-provided key (SSE-C, {algorithm})")));
+        return Some((
+            "INVALID_ENCRYPTION",
+            format!("object is encrypted with a customer-provided key (SSE-C, {algorithm})"),
+        ));
     }
     if let Some(scheme) = report::client_side_scheme(head) {
-        return Some(("INVALID_ENCRYPTION", format!("object is client-side encrypted ({scheme})")));
+        return Some((
+            "INVALID_ENCRYPTION",
+            format!("object is client-side encrypted ({scheme})"),
+        ));
     }
     None
 }
@@ -104,23 +143,23 @@ async fn fetch_and_classify(
     if let Some(etag) = head.e_tag() {
         request = request.if_match(etag);
     }
-    let output = request
-        .send()
-        .await
-        .map_err(|e| {
-            let mut failure = s3_error::classify("GetObject", &task.bucket, &task.key, &e);
-            // The object changed between HEAD and GET: try again from the HEAD.
-            if failure.status == Some(412) {
-                failure.retryable = true;
-            }
-            failure
-        })?;
+    let output = request.send().await.map_err(|e| {
+        let mut failure = s3_error::classify("GetObject", &task.bucket, &task.key, &e);
+        // The object changed between HEAD and GET: try again from the HEAD.
+        if failure.status == Some(412) {
+            failure.retryable = true;
+        }
+        failure
+    })?;
     let mut body = output.body;
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(BODY_CHANNEL_CHUNKS);
     let engine = ctx.engine.clone();
     let file_name = task.key.clone();
     let classify = tokio::task::spawn_blocking(move || {
-        let mut reader = ChannelReader { rx, current: Bytes::new() };
+        let mut reader = ChannelReader {
+            rx,
+            current: Bytes::new(),
+        };
         engine.classify_reader(&file_name, &mut reader)
     });
     let mut stream_error = None;
@@ -142,9 +181,13 @@ async fn fetch_and_classify(
         }
     }
     drop(tx);
-    let file = classify
-        .await
-        .map_err(|e| S3Failure::stream(&task.bucket, &task.key, format!("classifier task failed: {e}")))?;
+    let file = classify.await.map_err(|e| {
+        S3Failure::stream(
+            &task.bucket,
+            &task.key,
+            format!("classifier task failed: {e}"),
+        )
+    })?;
     if let Some(message) = stream_error {
         return Err(S3Failure::stream(&task.bucket, &task.key, message));
     }
@@ -183,7 +226,10 @@ mod tests {
         tx.try_send(Ok(Bytes::from_static(b"hello "))).unwrap();
         tx.try_send(Ok(Bytes::from_static(b"world"))).unwrap();
         drop(tx);
-        let mut reader = ChannelReader { rx, current: Bytes::new() };
+        let mut reader = ChannelReader {
+            rx,
+            current: Bytes::new(),
+        };
         let mut out = String::new();
         reader.read_to_string(&mut out).unwrap();
         assert_eq!(out, "hello world");
@@ -193,8 +239,12 @@ mod tests {
     fn channel_reader_surfaces_stream_errors() {
         let (tx, rx) = mpsc::channel(4);
         tx.try_send(Ok(Bytes::from_static(b"abc"))).unwrap();
-        tx.try_send(Err(std::io::Error::other("connection reset"))).unwrap();
-        let mut reader = ChannelReader { rx, current: Bytes::new() };
+        tx.try_send(Err(std::io::Error::other("connection reset")))
+            .unwrap();
+        let mut reader = ChannelReader {
+            rx,
+            current: Bytes::new(),
+        };
         let mut out = Vec::new();
         let err = reader.read_to_end(&mut out).unwrap_err();
         assert_eq!(err.to_string(), "connection reset");

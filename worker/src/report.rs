@@ -29,7 +29,11 @@ pub struct Report {
     pub counters: Counters,
 }
 
-fn base_record(ctx: &Context, task: &ClassifyTask, head: Option<&HeadObjectOutput>) -> ObjectResult {
+fn base_record(
+    ctx: &Context,
+    task: &ClassifyTask,
+    head: Option<&HeadObjectOutput>,
+) -> ObjectResult {
     ObjectResult {
         job_id: task.job_id.clone(),
         seq: task.seq,
@@ -130,7 +134,12 @@ pub fn client_side_scheme(head: &HeadObjectOutput) -> Option<&'static str> {
 fn common_counters(record: &ObjectResult, counters: &mut Counters) {
     let (account, bucket) = (record.account_id.as_str(), record.bucket.as_str());
     if let Some(encryption) = &record.encryption {
-        counters.add(account, bucket, &format!("encryption:{}", encryption_counter(encryption)), 1);
+        counters.add(
+            account,
+            bucket,
+            &format!("encryption:{}", encryption_counter(encryption)),
+            1,
+        );
     }
     if !record.reason.is_empty() {
         counters.add(account, bucket, &format!("reason:{}", record.reason), 1);
@@ -138,7 +147,12 @@ fn common_counters(record: &ObjectResult, counters: &mut Counters) {
 }
 
 /// Builds the report of a classified (COMPLETE or PARTIAL) object.
-pub fn classified(ctx: &Context, task: &ClassifyTask, head: &HeadObjectOutput, file: &FileResult) -> Report {
+pub fn classified(
+    ctx: &Context,
+    task: &ClassifyTask,
+    head: &HeadObjectOutput,
+    file: &FileResult,
+) -> Report {
     let mut record = base_record(ctx, task, Some(head));
     record.status = match file.status {
         Status::Complete => "COMPLETE",
@@ -148,7 +162,10 @@ pub fn classified(ctx: &Context, task: &ClassifyTask, head: &HeadObjectOutput, f
     .into();
     record.reason = file.reason.clone().unwrap_or_default();
     record.size_classified = file.size_classified;
-    record.severity = file.severity.map(|s| s.as_str().to_string()).unwrap_or_default();
+    record.severity = file
+        .severity
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
     record.detections = file
         .detections
         .iter()
@@ -169,11 +186,17 @@ pub fn classified(ctx: &Context, task: &ClassifyTask, head: &HeadObjectOutput, f
             if file.status == Status::Partial {
                 counters.add(account, bucket, "objects_partial", 1);
             }
-            counters.add(account, bucket, "bytes_classified", file.size_classified as i64);
+            counters.add(
+                account,
+                bucket,
+                "bytes_classified",
+                file.size_classified as i64,
+            );
             let billable = if file.size_classified == 0 {
                 0
             } else {
-                file.size_classified.clamp(BILLABLE_MIN_BYTES, BILLABLE_MAX_BYTES)
+                file.size_classified
+                    .clamp(BILLABLE_MIN_BYTES, BILLABLE_MAX_BYTES)
             };
             counters.add(account, bucket, "billable_bytes", billable as i64);
         }
@@ -183,25 +206,46 @@ pub fn classified(ctx: &Context, task: &ClassifyTask, head: &HeadObjectOutput, f
         }
     }
     for detection in &file.detections {
-        counters.add(account, bucket, &format!("detections:{}", detection.kind), detection.count as i64);
+        counters.add(
+            account,
+            bucket,
+            &format!("detections:{}", detection.kind),
+            detection.count as i64,
+        );
     }
     if let Some(severity) = file.severity {
         counters.add(account, bucket, "objects_with_findings", 1);
-        counters.add(account, bucket, &format!("findings:{}", severity.as_str()), 1);
+        counters.add(
+            account,
+            bucket,
+            &format!("findings:{}", severity.as_str()),
+            1,
+        );
     }
     common_counters(&record, &mut counters);
     Report { record, counters }
 }
 
 /// Builds the report of an object that was not classified, with its reason.
-pub fn skipped(ctx: &Context, task: &ClassifyTask, head: Option<&HeadObjectOutput>, reason: &str, detail: &str) -> Report {
+pub fn skipped(
+    ctx: &Context,
+    task: &ClassifyTask,
+    head: Option<&HeadObjectOutput>,
+    reason: &str,
+    detail: &str,
+) -> Report {
     let mut record = base_record(ctx, task, head);
     record.status = "SKIPPED".into();
     record.reason = reason.into();
     record.detail = detail.into();
     let mut counters = Counters::default();
     counters.add(&task.account_id, &task.bucket, "objects_skipped", 1);
-    counters.add(&task.account_id, &task.bucket, "bytes_skipped", record.size as i64);
+    counters.add(
+        &task.account_id,
+        &task.bucket,
+        "bytes_skipped",
+        record.size as i64,
+    );
     common_counters(&record, &mut counters);
     Report { record, counters }
 }
@@ -214,7 +258,12 @@ pub fn failed(ctx: &Context, task: &ClassifyTask, last_error: &str) -> Report {
     record.detail = last_error.into();
     let mut counters = Counters::default();
     counters.add(&task.account_id, &task.bucket, "objects_failed", 1);
-    counters.add(&task.account_id, &task.bucket, "bytes_failed", record.size as i64);
+    counters.add(
+        &task.account_id,
+        &task.bucket,
+        "bytes_failed",
+        record.size as i64,
+    );
     common_counters(&record, &mut counters);
     Report { record, counters }
 }
