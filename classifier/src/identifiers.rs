@@ -359,7 +359,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "HTTP_BASIC_AUTH_HEADER",
             Credentials,
             Matcher::Regex {
-                anchors: &["Basic ", "basic ", "BASIC "],
+                anchors: &["asic ", "ASIC "],
                 pattern: r#"(?i:authorization)["']?\s*[:=]\s*["']?(?i:basic)\s+([A-Za-z0-9+/]{6,}={0,2})"#,
                 back: 40,
                 fwd: 600,
@@ -492,9 +492,9 @@ static MANAGED: &[ManagedIdentifier] = &[
             "STRIPE_CREDENTIALS",
             Credentials,
             Matcher::Regex {
-                anchors: &["sk_live_", "rk_live_", "whsec_"],
+                anchors: &["k_live_", "whsec_"],
                 pattern: r"(?:[sr]k_live_[0-9A-Za-z]{20,247}|whsec_[0-9A-Za-z+/]{32,})",
-                back: 0,
+                back: 1,
                 fwd: 260,
             },
         )
@@ -557,7 +557,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "SLACK_TOKEN",
             Credentials,
             Matcher::Regex {
-                anchors: &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe", "xapp-"],
+                anchors: &["xox", "xapp-"],
                 pattern: r"(?:xox[baprse](?:\.xox[a-z]-?)?-[0-9A-Za-z\-]{20,}|xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9]{20,}|xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]{20,})",
                 back: 0,
                 fwd: 260,
@@ -596,7 +596,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "AZURE_STORAGE_ACCOUNT_KEY",
             Credentials,
             Matcher::Regex {
-                anchors: &["AccountKey=", "SharedAccessKey=", "accountkey="],
+                anchors: &["ccountKey=", "ccessKey="],
                 pattern: r"(?i:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{40,88}={0,2})",
                 back: 0,
                 fwd: 120,
@@ -726,7 +726,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "DIGITALOCEAN_TOKEN",
             Credentials,
             Matcher::Regex {
-                anchors: &["dop_v1_", "doo_v1_", "dor_v1_"],
+                anchors: &["_v1_"],
                 pattern: r"do[opr]_v1_[a-f0-9]{64}",
                 back: 0,
                 fwd: 72,
@@ -740,7 +740,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "SHOPIFY_ACCESS_TOKEN",
             Credentials,
             Matcher::Regex {
-                anchors: &["shpat_", "shpca_", "shppa_", "shpss_"],
+                anchors: &["shp"],
                 pattern: r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
                 back: 0,
                 fwd: 40,
@@ -757,7 +757,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "HASHICORP_VAULT_TOKEN",
             Credentials,
             Matcher::Regex {
-                anchors: &["hvs.", "hvb.", "hvr.", "VAULT_TOKEN", "VAULT_CLIENT_TOKEN"],
+                anchors: &["hvs.", "hvb.", "hvr.", "VAULT_"],
                 pattern: r"(?:hv[sbr]\.[A-Za-z0-9_\-]{24,}|VAULT_(?:CLIENT_)?TOKEN\W{1,4}[sbr]\.[A-Za-z0-9]{24,})",
                 back: 0,
                 fwd: 200,
@@ -771,7 +771,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "DOCKER_HUB_ACCESS_TOKEN",
             Credentials,
             Matcher::Regex {
-                anchors: &["dckr_pat_", "dckr_oat_"],
+                anchors: &["dckr_"],
                 pattern: r"dckr_[po]at_[A-Za-z0-9_\-]{24,}",
                 back: 0,
                 fwd: 80,
@@ -874,7 +874,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "NEW_RELIC_API_KEY",
             Credentials,
             Matcher::Regex {
-                anchors: &["NRAK-", "NRAA-", "NRII-", "NRIQ-", "NRJS-"],
+                anchors: &["NRAK-", "NRI"],
                 pattern: r"NR(?:AK|AA|II|IQ|JS)-[A-Za-z0-9_\-]{19,40}",
                 back: 0,
                 fwd: 50,
@@ -921,7 +921,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "SQUARE_ACCESS_TOKEN",
             Credentials,
             Matcher::Regex {
-                anchors: &["sq0atp-", "sq0csp-"],
+                anchors: &["sq0"],
                 pattern: r"(?:sq0atp-[A-Za-z0-9_\-]{22}|sq0csp-[A-Za-z0-9_\-]{43})",
                 back: 0,
                 fwd: 70,
@@ -940,28 +940,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             Credentials,
             Matcher::Regex {
                 anchors: &[
-                    "tvly-",
-                    "fc-",
-                    "gsk_",
-                    "jina_",
-                    "aio_",
-                    "odt_",
-                    "rubygems_",
-                    "hawk.",
-                    "dp.ct.",
-                    "dp.pt.",
-                    "dp.st.",
-                    "dp.sa.",
-                    "dp.scim.",
-                    "dp.audit.",
-                    "sgp_",
-                    "oy2",
-                    "pat-na1-",
-                    "lin_api_",
-                    "pul-",
-                    "rnd_",
-                    "sntrys_",
-                    "xkeysib-",
+                    "tvly-", "gsk_", "jina_", "aio_", "odt_", "rubygems_", "hawk.", "dp.", "sgp_", "lin_api_", "xkeysib-",
                 ],
                 pattern: r"(?:tvly-[A-Za-z0-9]{32}|fc-[a-f0-9]{32}|gsk_[A-Za-z0-9]{48,56}|jina_[a-f0-9]{32}[A-Za-z0-9_\-]{30,}|aio_[A-Za-z0-9]{28}|odt_[A-Za-z0-9]{32}|rubygems_[a-f0-9]{48}|hawk\.[0-9A-Za-z_\-]{20}\.[0-9A-Za-z_\-]{20}|dp\.(?:ct|pt|st(?:\.[a-z0-9\-_]{2,35})?|sa|scim|audit)\.[A-Za-z0-9]{40,44}|sgp_(?:[a-fA-F0-9]{16}_)?[A-Za-z0-9]{40,64}|oy2[a-z0-9]{43}|pat-na1-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}|lin_api_[A-Za-z0-9]{40}|pul-[a-f0-9]{40}|rnd_[A-Za-z0-9]{32}|sntrys_eyJ[A-Za-z0-9+/=_\-]{40,}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16})",
                 back: 0,
