@@ -163,7 +163,7 @@ pub(crate) struct Compiled {
     rules: Vec<Rule>,
     /// Anchor automatons, each small enough for the SIMD (Teddy) prefilter, with the index of
     /// their first anchor in `anchor_rules`.
-    anchors: Vec<(AhoCorasick, usize)>,
+    anchors: Vec<(AhoCorasick, Vec<usize>)>,
     anchor_rules: Vec<Vec<u32>>,
     /// `(rule, shape)` pairs indexed by the length of the shape's first digit run.
     shapes_by_run: Vec<Vec<(u32, Shape)>>,
@@ -431,17 +431,27 @@ impl Compiled {
         }
         // Teddy handles up to 64 literals but is fastest with few; several small automatons
         // scan faster than one large one that falls back to a byte-at-a-time DFA.
-        let anchors = anchor_strings
-            .chunks(ANCHOR_GROUP)
-            .enumerate()
-            .map(|(g, group)| {
-                let ac = AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .build(group)
-                    .expect("anchor literals should compile");
-                (ac, g * ANCHOR_GROUP)
-            })
-            .collect();
+        // Group anchors by length: Teddy fingerprints the first min(len) bytes of its
+        // literals, so a group of long anchors gets a 4-byte mask and few false candidates.
+        let mut order: Vec<usize> = (0..anchor_strings.len()).collect();
+        order.sort_by_key(|&i| (anchor_strings[i].len().min(4), i));
+        let mut anchors = Vec::new();
+        let mut start = 0;
+        while start < order.len() {
+            let len_class = anchor_strings[order[start]].len().min(4);
+            let mut end = start;
+            while end < order.len() && end - start < ANCHOR_GROUP && anchor_strings[order[end]].len().min(4) == len_class {
+                end += 1;
+            }
+            let group: Vec<&str> = order[start..end].iter().map(|&i| anchor_strings[i]).collect();
+            let ids: Vec<usize> = order[start..end].to_vec();
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&group)
+                .expect("anchor literals should compile");
+            anchors.push((ac, ids));
+            start = end;
+        }
 
         // Keywords.
         let mut kw_strings: Vec<String> = Vec::new();
@@ -629,9 +639,9 @@ impl Compiled {
         hits: &mut Vec<Hit>,
     ) {
         let mut seen: HashSet<(u32, usize)> = HashSet::new();
-        for (ac, offset) in &self.anchors {
+        for (ac, ids) in &self.anchors {
             for m in ac.find_iter(buf) {
-                self.anchor_hit(buf, m.start(), m.len(), offset + m.pattern().as_usize(), report, &mut seen, hits);
+                self.anchor_hit(buf, m.start(), m.len(), ids[m.pattern().as_usize()], report, &mut seen, hits);
             }
         }
     }
@@ -666,8 +676,11 @@ impl Compiled {
                         for caps in re.captures_iter(window) {
                             let whole = caps.get(0).expect("group 0 always matches");
                             let (s, e) = (lo + whole.start(), lo + whole.end());
-                            if s > p || e <= p {
+                            if e <= p {
                                 continue;
+                            }
+                            if s > p {
+                                break;
                             }
                             if !report.contains(&s) || !seen.insert((ri, s)) {
                                 continue;
@@ -694,6 +707,7 @@ impl Compiled {
                                 start: vs,
                                 end: ve,
                             });
+                            break;
                         }
                     }
                     _ => {}
@@ -743,7 +757,6 @@ impl Compiled {
             }
             let hex = secret.iter().all(|b| b.is_ascii_hexdigit());
             if hex
-                || !v::looks_random(secret)
                 || !secret.iter().any(u8::is_ascii_digit)
                     && !secret.iter().any(|&b| b == b'/' || b == b'+')
             {
@@ -763,7 +776,7 @@ impl Compiled {
             let close = has_key_id(&buf[s.saturating_sub(160)..(e + 160).min(buf.len())]);
             let near = has_key_id(&buf[s.saturating_sub(REACH)..(e + REACH).min(buf.len())]);
             let paired = close || (near && (has(b"secret") || has(b"key") || has(b"aws")));
-            if !(paired || labelled) {
+            if !(paired || labelled) || !v::looks_random(secret) {
                 continue;
             }
             if memchr::memmem::find(&secret.to_ascii_uppercase(), b"EXAMPLE").is_some() {
@@ -807,6 +820,10 @@ impl Compiled {
                 continue; // report range began inside a run
             }
             if pos < skip_until {
+                continue;
+            }
+            // No numeric identifier is glued to a lower-case letter (base64, hex, words).
+            if (pos > 0 && buf[pos - 1].is_ascii_lowercase()) || (j < buf.len() && buf[j].is_ascii_lowercase()) {
                 continue;
             }
             if let Some(h) = self.best_at(buf, pos, j - pos, ctx) {
@@ -995,7 +1012,7 @@ impl Compiled {
 }
 
 /// Anchors per automaton.
-const ANCHOR_GROUP: usize = 24;
+const ANCHOR_GROUP: usize = 64;
 
 const AWS_ANCHORS: &[&str] = &[
     "AKIA", "ASIA", "A3T", "ecret_access_key", "ECRET_ACCESS_KEY", "ecretAccessKey",
