@@ -440,10 +440,16 @@ impl Compiled {
         while start < order.len() {
             let len_class = anchor_strings[order[start]].len().min(4);
             let mut end = start;
-            while end < order.len() && end - start < ANCHOR_GROUP && anchor_strings[order[end]].len().min(4) == len_class {
+            while end < order.len()
+                && end - start < ANCHOR_GROUP
+                && anchor_strings[order[end]].len().min(4) == len_class
+            {
                 end += 1;
             }
-            let group: Vec<&str> = order[start..end].iter().map(|&i| anchor_strings[i]).collect();
+            let group: Vec<&str> = order[start..end]
+                .iter()
+                .map(|&i| anchor_strings[i])
+                .collect();
             let ids: Vec<usize> = order[start..end].to_vec();
             let ac = AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostFirst)
@@ -546,10 +552,15 @@ impl Compiled {
 
     /// Returns the rules whose keywords occur in `text` (a column name or JSON key).
     pub(crate) fn keywords_in(&self, text: &[u8]) -> RuleSet {
+        self.keywords_ending_after(text, 0)
+    }
+
+    /// Returns the rules with a keyword in `text` that ends at or after `min_end`.
+    fn keywords_ending_after(&self, text: &[u8], min_end: usize) -> RuleSet {
         let mut set = RuleSet::default();
         if let Some(ac) = &self.keywords {
             for m in ac.find_overlapping_iter(text) {
-                if keyword_boundary(text, m.start(), m.end()) {
+                if m.end() >= min_end && keyword_boundary(text, m.start(), m.end()) {
                     set.union(&self.keyword_rules[m.pattern().as_usize()]);
                 }
             }
@@ -558,12 +569,13 @@ impl Compiled {
     }
 
     /// Returns whether a keyword of `rule` occurs in `text`.
-    fn keyword_for(&self, rule: usize, text: &[u8]) -> bool {
+    fn keyword_for(&self, rule: usize, text: &[u8], min_end: usize) -> bool {
         let Some(ac) = &self.keywords else {
             return false;
         };
         ac.find_overlapping_iter(text).any(|m| {
-            self.keyword_rules[m.pattern().as_usize()].contains(rule)
+            m.end() >= min_end
+                && self.keyword_rules[m.pattern().as_usize()].contains(rule)
                 && keyword_boundary(text, m.start(), m.end())
         })
     }
@@ -582,10 +594,12 @@ impl Compiled {
             return true;
         }
         if ctx.whole_cell {
-            return self.keyword_for(rule, &buf[..start]) || self.keyword_for(rule, &buf[end..]);
+            return self.keyword_for(rule, &buf[..start], 0)
+                || self.keyword_for(rule, &buf[end..], 0);
         }
-        let from = text_window_start(buf, start, distance);
-        self.keyword_for(rule, &buf[from..start])
+        // The keyword must end within `distance` characters before the match.
+        let (from, min_end) = keyword_window(buf, start, distance);
+        self.keyword_for(rule, &buf[from..start], min_end)
     }
 
     fn allowed(&self, text: &[u8]) -> bool {
@@ -641,7 +655,15 @@ impl Compiled {
         let mut seen: HashSet<(u32, usize)> = HashSet::new();
         for (ac, ids) in &self.anchors {
             for m in ac.find_iter(buf) {
-                self.anchor_hit(buf, m.start(), m.len(), ids[m.pattern().as_usize()], report, &mut seen, hits);
+                self.anchor_hit(
+                    buf,
+                    m.start(),
+                    m.len(),
+                    ids[m.pattern().as_usize()],
+                    report,
+                    &mut seen,
+                    hits,
+                );
             }
         }
     }
@@ -823,7 +845,9 @@ impl Compiled {
                 continue;
             }
             // No numeric identifier is glued to a lower-case letter (base64, hex, words).
-            if (pos > 0 && buf[pos - 1].is_ascii_lowercase()) || (j < buf.len() && buf[j].is_ascii_lowercase()) {
+            if (pos > 0 && buf[pos - 1].is_ascii_lowercase())
+                || (j < buf.len() && buf[j].is_ascii_lowercase())
+            {
                 continue;
             }
             if let Some(h) = self.best_at(buf, pos, j - pos, ctx) {
@@ -848,8 +872,8 @@ impl Compiled {
             }
             // Keywords before `start`, computed once per start position.
             if kw_cache.as_ref().is_none_or(|(s, _)| *s != start) {
-                let from = text_window_start(buf, start, KEYWORD_DISTANCE);
-                let set = this.keywords_in(&buf[from..start]);
+                let (from, min_end) = keyword_window(buf, start, KEYWORD_DISTANCE);
+                let set = this.keywords_ending_after(&buf[from..start], min_end);
                 kw_cache = Some((start, set));
             }
             kw_cache.as_ref().is_some_and(|(_, set)| set.contains(rule))
@@ -1015,7 +1039,12 @@ impl Compiled {
 const ANCHOR_GROUP: usize = 64;
 
 const AWS_ANCHORS: &[&str] = &[
-    "AKIA", "ASIA", "A3T", "ecret_access_key", "ECRET_ACCESS_KEY", "ecretAccessKey",
+    "AKIA",
+    "ASIA",
+    "A3T",
+    "ecret_access_key",
+    "ECRET_ACCESS_KEY",
+    "ecretAccessKey",
 ];
 
 const IBAN_COUNTRIES: &[&str] = &[
@@ -1059,6 +1088,15 @@ fn back_chars(buf: &[u8], pos: usize, distance: usize) -> usize {
         }
     }
     i
+}
+
+/// The window searched for keywords before `start` and the least end (relative to the
+/// window) a keyword may have: keywords must end within `distance` characters of the match.
+fn keyword_window(buf: &[u8], start: usize, distance: usize) -> (usize, usize) {
+    const LONGEST_KEYWORD: usize = 40;
+    let from = text_window_start(buf, start, distance + LONGEST_KEYWORD);
+    let limit = back_chars(buf, start, distance);
+    (from, limit.saturating_sub(from))
 }
 
 /// Start of the keyword window before `pos` in text: `distance` characters back, but not past
@@ -1334,6 +1372,15 @@ fn not_glued(buf: &[u8], start: usize, end: usize) -> bool {
 /// with a month name (`12 April 1980`, `April 12, 1980`, `12-Apr-1980`).
 fn match_date(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
     let e1 = pos + n;
+    if n == 8 && not_glued(buf, pos, e1) {
+        // 19800412
+        let (y, m, d) = (
+            num(&buf[pos..pos + 4]),
+            num(&buf[pos + 4..pos + 6]),
+            num(&buf[pos + 6..pos + 8]),
+        );
+        return v::ymd(y, m, d).then_some((pos, e1));
+    }
     let sep = *buf.get(e1)?;
     if n == 4 && (sep == b'-' || sep == b'/' || sep == b'.') {
         // yyyy-mm-dd

@@ -301,7 +301,7 @@ fn record_json_hits(
 /// Heuristic: the first record is a header when none of its cells holds a digit-only value or
 /// an `@`, and every cell is non-empty.
 fn looks_like_header(record: &csv::ByteRecord) -> bool {
-    record.len() > 0
+    !record.is_empty()
         && record.iter().all(|c| {
             !c.is_empty()
                 && c.len() <= 64

@@ -932,7 +932,6 @@ static MANAGED: &[ManagedIdentifier] = &[
         validator: Some(ok_random),
         examples: &[
             "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",
-            "app = FirecrawlApp(api_key=\"fc-7da8b1ca1d2150c496e91440d777fea8\")",
             "GROQ_API_KEY=gsk_Rt9dJqXmP2vLs8NwKfYh3GcBzT4uAeWiOyDn5xMpQr6VjH1kSlFo0bEu",
         ],
         ..id(
@@ -940,7 +939,17 @@ static MANAGED: &[ManagedIdentifier] = &[
             Credentials,
             Matcher::Regex {
                 anchors: &[
-                    "tvly-", "gsk_", "jina_", "aio_", "odt_", "rubygems_", "hawk.", "dp.", "sgp_", "lin_api_", "xkeysib-",
+                    "tvly-",
+                    "gsk_",
+                    "jina_",
+                    "aio_",
+                    "odt_",
+                    "rubygems_",
+                    "hawk.",
+                    "dp.",
+                    "sgp_",
+                    "lin_api_",
+                    "xkeysib-",
                 ],
                 pattern: r"(?:tvly-[A-Za-z0-9]{32}|fc-[a-f0-9]{32}|gsk_[A-Za-z0-9]{48,56}|jina_[a-f0-9]{32}[A-Za-z0-9_\-]{30,}|aio_[A-Za-z0-9]{28}|odt_[A-Za-z0-9]{32}|rubygems_[a-f0-9]{48}|hawk\.[0-9A-Za-z_\-]{20}\.[0-9A-Za-z_\-]{20}|dp\.(?:ct|pt|st(?:\.[a-z0-9\-_]{2,35})?|sa|scim|audit)\.[A-Za-z0-9]{40,44}|sgp_(?:[a-fA-F0-9]{16}_)?[A-Za-z0-9]{40,64}|oy2[a-z0-9]{43}|pat-na1-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}|lin_api_[A-Za-z0-9]{40}|pul-[a-f0-9]{40}|rnd_[A-Za-z0-9]{32}|sntrys_eyJ[A-Za-z0-9+/=_\-]{40,}|xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16})",
                 back: 0,

@@ -247,7 +247,13 @@ mod tests {
         assert_eq!(summary.num_files, 3);
         assert_eq!(summary.num_files_skipped, 1);
         let mut table = Vec::new();
-        classify_paths(&engine, &[dir.clone()], OutputFormat::Table, &mut table).unwrap();
+        classify_paths(
+            &engine,
+            std::slice::from_ref(&dir),
+            OutputFormat::Table,
+            &mut table,
+        )
+        .unwrap();
         assert!(
             String::from_utf8(table)
                 .unwrap()

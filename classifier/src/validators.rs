@@ -25,7 +25,7 @@ pub(crate) fn luhn(s: &[u8]) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Returns true if every digit of `s` is the same (a common placeholder shape).
@@ -453,7 +453,7 @@ pub(crate) fn ymd(y: u32, m: u32, d: u32) -> bool {
     if !(1900..=2030).contains(&y) || !(1..=12).contains(&m) || d == 0 {
         return false;
     }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     let days = match m {
         2 if leap => 29,
         2 => 28,
@@ -659,7 +659,9 @@ mod tests {
 
     #[test]
     fn randomness() {
-        assert!(looks_random(b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEy".as_slice()) == false);
+        assert!(!looks_random(
+            b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEy".as_slice()
+        ));
         assert!(looks_random(b"P0+atqAVCZQXq4fEQesiNV1/KWVzJDC/Iw/oA8j1"));
         assert!(!looks_random(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
     }
