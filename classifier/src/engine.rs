@@ -163,7 +163,7 @@ pub(crate) struct Compiled {
     rules: Vec<Rule>,
     /// Anchor automatons, each small enough for the SIMD (Teddy) prefilter, with the index of
     /// their first anchor in `anchor_rules`.
-    anchors: Vec<(AhoCorasick, Vec<usize>)>,
+    anchors: Vec<(AnchorSearcher, Vec<usize>)>,
     anchor_rules: Vec<Vec<u32>>,
     /// `(rule, shape)` pairs indexed by the length of the shape's first digit run.
     shapes_by_run: Vec<Vec<(u32, Shape)>>,
@@ -440,22 +440,16 @@ impl Compiled {
         while start < order.len() {
             let len_class = anchor_strings[order[start]].len().min(4);
             let mut end = start;
-            while end < order.len()
-                && end - start < ANCHOR_GROUP
-                && anchor_strings[order[end]].len().min(4) == len_class
-            {
+            while end < order.len() && anchor_strings[order[end]].len().min(4) == len_class {
                 end += 1;
             }
-            let group: Vec<&str> = order[start..end]
-                .iter()
-                .map(|&i| anchor_strings[i])
-                .collect();
-            let ids: Vec<usize> = order[start..end].to_vec();
-            let ac = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(&group)
-                .expect("anchor literals should compile");
-            anchors.push((ac, ids));
+            // Split the class evenly into groups of at most ANCHOR_GROUP (slim Teddy).
+            let num_groups = (end - start).div_ceil(ANCHOR_GROUP);
+            let per_group = (end - start).div_ceil(num_groups);
+            for ids in order[start..end].chunks(per_group) {
+                let group: Vec<&str> = ids.iter().map(|&i| anchor_strings[i]).collect();
+                anchors.push((AnchorSearcher::new(&group), ids.to_vec()));
+            }
             start = end;
         }
 
@@ -653,18 +647,10 @@ impl Compiled {
         hits: &mut Vec<Hit>,
     ) {
         let mut seen: HashSet<(u32, usize)> = HashSet::new();
-        for (ac, ids) in &self.anchors {
-            for m in ac.find_iter(buf) {
-                self.anchor_hit(
-                    buf,
-                    m.start(),
-                    m.len(),
-                    ids[m.pattern().as_usize()],
-                    report,
-                    &mut seen,
-                    hits,
-                );
-            }
+        for (searcher, ids) in &self.anchors {
+            searcher.for_each(buf, |start, len, pattern| {
+                self.anchor_hit(buf, start, len, ids[pattern], report, &mut seen, hits);
+            });
         }
     }
 
@@ -1035,8 +1021,51 @@ impl Compiled {
     }
 }
 
+/// A literal searcher over anchors: SIMD Teddy when the CPU has it, Aho-Corasick otherwise.
+/// The packed searcher is chosen explicitly because the automatic choice may pick a
+/// rare-byte prefilter whose bytes are common in prose.
+#[derive(Debug)]
+enum AnchorSearcher {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl AnchorSearcher {
+    fn new(anchors: &[&str]) -> Self {
+        let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(anchors)
+            .build();
+        match packed {
+            Some(s) => AnchorSearcher::Packed(s),
+            _ => AnchorSearcher::Automaton(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(anchors)
+                    .expect("anchor literals should compile"),
+            ),
+        }
+    }
+
+    fn for_each(&self, haystack: &[u8], mut f: impl FnMut(usize, usize, usize)) {
+        match self {
+            AnchorSearcher::Packed(s) => {
+                for m in s.find_iter(haystack) {
+                    f(m.start(), m.len(), m.pattern().as_usize());
+                }
+            }
+            AnchorSearcher::Automaton(ac) => {
+                for m in ac.find_iter(haystack) {
+                    f(m.start(), m.len(), m.pattern().as_usize());
+                }
+            }
+        }
+    }
+}
+
 /// Anchors per automaton.
-const ANCHOR_GROUP: usize = 64;
+const ANCHOR_GROUP: usize = 32;
 
 const AWS_ANCHORS: &[&str] = &[
     "AKIA",

@@ -216,6 +216,10 @@ fn ok_db_password(_raw: &[u8], sig: &[u8]) -> bool {
         )
         && !lower.starts_with(b"${")
 }
+fn ok_bearer(raw: &[u8], sig: &[u8]) -> bool {
+    // A JWT after `Bearer` is reported as JSON_WEB_TOKEN.
+    !sig.starts_with(b"eyJ") && ok_db_password(raw, sig) && sig.iter().any(u8::is_ascii_digit)
+}
 fn ok_pem_b64(_raw: &[u8], sig: &[u8]) -> bool {
     let n = sig.len() / 4 * 4;
     match base64_decode(&sig[..n.min(120)]) {
@@ -969,6 +973,92 @@ static MANAGED: &[ManagedIdentifier] = &[
                 anchors: &["PrivateKey", "PresharedKey"],
                 pattern: r"(?:PrivateKey|PresharedKey)\s*=\s*([A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=)",
                 back: 0,
+                fwd: 80,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_bearer),
+        examples: &[
+            "GET /resource HTTP/1.1\nHost: server.example.com\nAuthorization: Bearer mF_9.B5f-4.1JqM\n",
+        ],
+        negative_examples: &[
+            "Authorization: Bearer <token>",
+            "Authorization: Bearer ${TOKEN}",
+        ],
+        ..id(
+            "HTTP_BEARER_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                anchors: &["earer ", "EARER "],
+                pattern: r#"(?i:authorization)["']?\s*[:=]\s*["']?(?i:bearer)\s+([A-Za-z0-9_\-\.~+/]{8,}=*)"#,
+                back: 40,
+                fwd: 2048,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &["MAILCHIMP_API='bd3777708aecfee66c5335f62a6246a4-us13'"],
+        ..id(
+            "MAILCHIMP_API_KEY",
+            Credentials,
+            Matcher::Regex {
+                anchors: &["-us"],
+                pattern: r"[0-9a-f]{32}-us[0-9]{1,2}",
+                back: 32,
+                fwd: 3,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &[
+            "var apiKey = process.env.MAILGUN_API || 'key-46cebd38c59ac222e6cf991581411eaf'",
+        ],
+        ..id(
+            "MAILGUN_API_KEY",
+            Credentials,
+            Matcher::Regex {
+                anchors: &["key-"],
+                pattern: r"key-[0-9a-f]{32}",
+                back: 0,
+                fwd: 32,
+            },
+        )
+    },
+    ManagedIdentifier {
+        examples: &[
+            "url = 'https://outlook.office.com/webhook/9da5da9c-4218-4c22-aed6-b5c8baebfff5@2f2b54b7-0141-4ba7-8fcd-ab7d17a60547/IncomingWebhook/1bf66ccbb8e745e791fa6e6de0cf465b/4361420b-8fde-48eb-b62a-0e34fec63f5c'",
+        ],
+        ..id(
+            "MICROSOFT_TEAMS_WEBHOOK",
+            Credentials,
+            Matcher::Regex {
+                anchors: &["office.com/webhook"],
+                pattern: r"(?:outlook\.office\.com|[a-z0-9\-]+\.webhook\.office\.com)/webhookb?2?/[a-f0-9\-]{36}@[a-f0-9\-]{36}/IncomingWebhook/[a-f0-9]{32}/[a-f0-9\-]{36}",
+                back: 40,
+                fwd: 300,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_db_password),
+        examples: &[
+            "<add key=\"ConnectionString_B2B\" value=\"Server=awsbman-t,1433;Database=B2B;User ID=b2buser;Password=Xk29!pLmq7;\"/>",
+            "Data Source=tcp:sql01.internal;Initial Catalog=app;User Id=svc_app;Pwd=9vQe7r2TzY;",
+        ],
+        negative_examples: &[
+            "Server=db;Database=app;User ID=sa;Password=;",
+            "Server=db;User ID=sa;Password={0};",
+        ],
+        ..id(
+            "DATABASE_CONNECTION_STRING",
+            Credentials,
+            Matcher::Regex {
+                anchors: &["assword=", "ASSWORD=", "Pwd=", "pwd=", "PWD="],
+                pattern: r"(?i:server|data source|host|hostname|uid|user id|user|username|database)\s*=[^;\x22'\r\n]{1,100};(?:[^;\x22'\r\n]{0,100};){0,6}\s*(?i:password|pwd)\s*=\s*([^;\x22'\s<>]{3,64})",
+                back: 400,
                 fwd: 80,
             },
         )
