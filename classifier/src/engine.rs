@@ -1196,6 +1196,20 @@ fn match_shape(
     shape: &Shape,
     sig: &mut [u8; 48],
 ) -> Option<(usize, usize)> {
+    // Left boundary first (cheap rejection): not glued to a letter or digit, nor continuing a
+    // number.
+    if start > 0 {
+        let p = buf[start - 1];
+        if p.is_ascii_alphanumeric() || p == b'_' {
+            return None;
+        }
+        if (p == b'-' || p == b'.' || p == b'/' || p == b',')
+            && start > 1
+            && buf[start - 2].is_ascii_digit()
+        {
+            return None;
+        }
+    }
     let mut i = start;
     let mut n = 0;
     let mut sep_used: Option<u8> = None;
@@ -1337,6 +1351,9 @@ const MONTHS: &[&[u8]] = &[
 ];
 
 fn month_at(buf: &[u8], i: usize) -> Option<(u32, usize)> {
+    if !buf.get(i).is_some_and(|b| b"JFMASONDjfmasond".contains(b)) {
+        return None;
+    }
     let mut best: Option<(u32, usize)> = None;
     for (k, m) in MONTHS.iter().enumerate() {
         if i + m.len() <= buf.len() && buf[i..i + m.len()].eq_ignore_ascii_case(m) {
@@ -1358,6 +1375,9 @@ fn month_at(buf: &[u8], i: usize) -> Option<(u32, usize)> {
 }
 
 fn month_before(buf: &[u8], end: usize) -> Option<(u32, usize)> {
+    if end == 0 || !buf[end - 1].is_ascii_alphabetic() {
+        return None;
+    }
     // Find a month name ending at `end`.
     let mut s = end;
     while s > 0 && buf[s - 1].is_ascii_alphabetic() && end - s < 10 {
