@@ -153,7 +153,17 @@ pub async fn connect(url: &str, name: &str, timeout: Duration) -> Result<Connect
         let properties = ConnectionProperties::default()
             .with_connection_name(LongString::from(name))
             .enable_auto_recover();
-        match Connection::connect(url, properties).await {
+        // lapin's own reconnect backoff also applies to the first connection; bound each attempt
+        // by what is left of the timeout so an unreachable broker fails on time.
+        let remaining = timeout
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(100));
+        let attempt_result =
+            match tokio::time::timeout(remaining, Connection::connect(url, properties)).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no connection within {} ms", remaining.as_millis())),
+            };
+        match attempt_result {
             Ok(connection) => return Ok(connection),
             Err(error) => {
                 let delay = params.delay(attempt);
@@ -161,7 +171,7 @@ pub async fn connect(url: &str, name: &str, timeout: Duration) -> Result<Connect
                     return Err(AmqpError::Unreachable {
                         url: crate::redact_url(url),
                         waited_secs: started.elapsed().as_secs(),
-                        message: error.to_string(),
+                        message: error,
                     });
                 }
                 tracing::warn!(url = %crate::redact_url(url), attempt, error = %error, "rabbitmq not reachable yet, retrying");

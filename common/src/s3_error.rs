@@ -8,7 +8,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 /// An S3 failure, classified.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{operation} s3://{bucket}/{key}: {code}: {message}")]
+#[error("{operation} s3://{bucket}/{key}: {code}{}{}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(), if message.is_empty() { String::new() } else { format!(": {message}") })]
 pub struct S3Failure {
     /// Operation that failed (HeadObject, GetObject, ListObjectsV2, HeadBucket).
     pub operation: &'static str,

@@ -1,1 +1,13 @@
-//! it
+//! Integration tests against real RabbitMQ, Redis and moto (S3, STS).
+//!
+//! One test binary (`it`) with a module per area. The README's test command starts the
+//! services where they are not running and builds the `trawl` binary these tests drive as
+//! separate processes. Every test uses its own task queue, buckets and job IDs, so tests run in
+//! parallel without seeing each other.
+
+mod bad_input;
+mod dead_letter;
+mod end_to_end;
+mod redelivery;
+mod store;
+mod support;
