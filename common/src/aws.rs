@@ -36,6 +36,11 @@ pub enum AccessError {
     },
 }
 
+/// (role ARN or "" for the master, external ID or "").
+type ClientKey = (String, String);
+/// A client and the credentials provider it signs with.
+type ClientEntry = (aws_sdk_s3::Client, Option<SharedCredentialsProvider>);
+
 /// Builds and caches S3 clients per account.
 #[derive(Clone)]
 pub struct S3Clients {
@@ -43,9 +48,7 @@ pub struct S3Clients {
     force_path_style: bool,
     /// Clients by (role ARN or "" for the master, external ID). Shared by every task of a
     /// process; the lock is held only while a client is built.
-    cache: Arc<
-        Mutex<HashMap<(String, String), (aws_sdk_s3::Client, Option<SharedCredentialsProvider>)>>,
-    >,
+    cache: Arc<Mutex<HashMap<ClientKey, ClientEntry>>>,
 }
 
 impl std::fmt::Debug for S3Clients {
