@@ -5,8 +5,8 @@
 //! - [`run`]: the consume loop — prefetch-bounded, one spawned handler per delivery on a
 //!   `TaskTracker`, graceful drain on shutdown (stop consuming, finish in-flight tasks within a
 //!   deadline, close the channel; the broker redelivers whatever was left unacked).
-//! - [`process`]: one task: HEAD → decide (archived, SSE-C, client-side encrypted) → streamed
-//!   GET → classify on the blocking pool → result record and counters.
+//! - [`process`]: one task: one streamed GET → decide from its headers (archived, SSE-C,
+//!   client-side encrypted) → classify on the blocking pool → result record and counters.
 //! - [`report`]: the result record (protobuf) and its counters in the job, account and bucket
 //!   scopes, recorded in one atomic, idempotent Redis step; ack only after it succeeded.
 //!

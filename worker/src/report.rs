@@ -8,12 +8,14 @@
 //! `findings:<SEVERITY>` (objects whose highest severity it is), `reason:<REASON>` and
 //! `encryption:<TYPE>` (objects by encryption type).
 
-use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use std::collections::HashMap;
+
 use trawl_classifier::{FileResult, Status};
 use trawl_common::store::Counters;
 use trawl_proto::v1::{ClassifyTask, Detection, Encryption, ObjectResult};
 
 use crate::Context;
+use crate::process::ObjectMeta;
 
 /// Smallest size an object is billed at.
 pub const BILLABLE_MIN_BYTES: u64 = 1024;
@@ -29,65 +31,55 @@ pub struct Report {
     pub counters: Counters,
 }
 
-fn base_record(
-    ctx: &Context,
-    task: &ClassifyTask,
-    head: Option<&HeadObjectOutput>,
-) -> ObjectResult {
+fn base_record(ctx: &Context, task: &ClassifyTask, meta: Option<&ObjectMeta>) -> ObjectResult {
     ObjectResult {
         job_id: task.job_id.clone(),
         seq: task.seq,
         account_id: task.account_id.clone(),
         bucket: task.bucket.clone(),
         key: task.key.clone(),
-        size: head
-            .and_then(|h| h.content_length())
-            .map(|n| n.max(0) as u64)
-            .unwrap_or(task.size),
-        etag: head
-            .and_then(|h| h.e_tag())
-            .map(str::to_string)
+        size: meta.and_then(|m| m.size).unwrap_or(task.size),
+        etag: meta
+            .and_then(|m| m.etag.clone())
             .unwrap_or_else(|| task.etag.clone()),
-        storage_class: head
-            .and_then(|h| h.storage_class())
-            .map(|c| c.as_str().to_string())
+        storage_class: meta
+            .and_then(|m| m.storage_class.clone())
             .unwrap_or_else(|| task.storage_class.clone()),
-        last_modified_ms: head
-            .and_then(|h| h.last_modified())
-            .and_then(|t| t.to_millis().ok())
+        last_modified_ms: meta
+            .and_then(|m| m.last_modified_ms)
             .unwrap_or(task.last_modified_ms),
-        encryption: Some(encryption(head)),
+        encryption: Some(encryption(meta)),
         worker_id: ctx.worker_id.clone(),
         finished_at_ms: trawl_common::now_ms(),
         ..Default::default()
     }
 }
 
-/// Returns the encryption of an object from its HEAD.
-pub fn encryption(head: Option<&HeadObjectOutput>) -> Encryption {
-    let Some(head) = head else {
+/// Returns the encryption of an object from its response headers.
+pub fn encryption(meta: Option<&ObjectMeta>) -> Encryption {
+    let Some(meta) = meta else {
         return Encryption {
             r#type: "UNKNOWN".into(),
             ..Default::default()
         };
     };
-    if let Some(algorithm) = head.sse_customer_algorithm() {
+    if let Some(algorithm) = &meta.sse_customer_algorithm {
         return Encryption {
             r#type: "SSE-C".into(),
             sse_customer_algorithm: algorithm.to_string(),
             ..Default::default()
         };
     }
-    if client_side_scheme(head).is_some() {
+    if client_side_scheme(&meta.metadata).is_some() {
         return Encryption {
             r#type: "CLIENT_SIDE".into(),
             ..Default::default()
         };
     }
-    match head.server_side_encryption().map(|s| s.as_str()) {
+    match meta.server_side_encryption.as_deref() {
         Some(sse @ ("aws:kms" | "aws:kms:dsse")) => Encryption {
             r#type: sse.to_string(),
-            kms_key_arn: head.ssekms_key_id().unwrap_or_default().to_string(),
+            kms_key_arn: meta.kms_key_id.clone().unwrap_or_default(),
             ..Default::default()
         },
         Some("AES256") => Encryption {
@@ -117,9 +109,8 @@ fn encryption_counter(encryption: &Encryption) -> &'static str {
     }
 }
 
-/// Returns the client-side encryption scheme named by an object's metadata, if any.
-pub fn client_side_scheme(head: &HeadObjectOutput) -> Option<&'static str> {
-    let metadata = head.metadata()?;
+/// Returns the client-side encryption scheme named by an object's user metadata, if any.
+pub fn client_side_scheme(metadata: &HashMap<String, String>) -> Option<&'static str> {
     if metadata.contains_key("x-amz-key-v2") || metadata.contains_key("x-amz-cek-alg") {
         Some("S3 Encryption Client v2")
     } else if metadata.contains_key("x-amz-key") {
@@ -150,10 +141,10 @@ fn common_counters(record: &ObjectResult, counters: &mut Counters) {
 pub fn classified(
     ctx: &Context,
     task: &ClassifyTask,
-    head: &HeadObjectOutput,
+    meta: &ObjectMeta,
     file: &FileResult,
 ) -> Report {
-    let mut record = base_record(ctx, task, Some(head));
+    let mut record = base_record(ctx, task, Some(meta));
     record.status = match file.status {
         Status::Complete => "COMPLETE",
         Status::Partial => "PARTIAL",
@@ -230,11 +221,11 @@ pub fn classified(
 pub fn skipped(
     ctx: &Context,
     task: &ClassifyTask,
-    head: Option<&HeadObjectOutput>,
+    meta: Option<&ObjectMeta>,
     reason: &str,
     detail: &str,
 ) -> Report {
-    let mut record = base_record(ctx, task, head);
+    let mut record = base_record(ctx, task, meta);
     record.status = "SKIPPED".into();
     record.reason = reason.into();
     record.detail = detail.into();
