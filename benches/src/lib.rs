@@ -1,1 +1,1 @@
-//! benches
+//! Criterion benches (`benches/`) and the end-to-end load harness (`src/bin/load_harness.rs`).

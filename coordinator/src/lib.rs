@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod dispatch;
+pub mod publish;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
