@@ -59,20 +59,32 @@ impl std::fmt::Debug for S3Clients {
 
 /// Loads the base AWS configuration (default chain, endpoint override, no SDK retries).
 pub async fn load_sdk_config(config: &ServiceConfig) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    loader = match &config.aws_region {
+        // An explicit region: no look-up at all (and no IMDS probe off a cloud host).
+        Some(region) => loader.region(Region::new(region.clone())),
+        None => loader.region(
             aws_config::meta::region::RegionProviderChain::default_provider()
-                .or_else(Region::new(config.aws_region.clone())),
-        )
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .read_timeout(Duration::from_secs(60))
-                .build(),
-        );
+                .or_else(Region::new("us-east-1")),
+        ),
+    };
+    let mut loader = loader.retry_config(RetryConfig::disabled()).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(60))
+            .build(),
+    );
     if let Some(endpoint) = &config.aws_endpoint_url {
         loader = loader.endpoint_url(endpoint);
+    }
+    if let Some((access_key_id, secret_access_key)) = &config.static_credentials {
+        loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "trawl-static",
+        ));
     }
     loader.load().await
 }

@@ -29,12 +29,16 @@ pub struct ServiceConfig {
     pub task_queue: String,
     /// S3/STS endpoint override for S3-compatible stores and tests (`AWS_ENDPOINT_URL`).
     pub aws_endpoint_url: Option<String>,
-    /// Region used when none is configured in the AWS chain (`AWS_REGION`).
-    pub aws_region: String,
+    /// Region (`AWS_REGION` or `AWS_DEFAULT_REGION`); `None` asks the AWS chain (profile,
+    /// IMDS) and falls back to us-east-1.
+    pub aws_region: Option<String>,
     /// Path-style S3 addressing (`TRAWL_S3_FORCE_PATH_STYLE`); on by default with an endpoint override.
     pub s3_force_path_style: bool,
     /// How long to keep trying to reach RabbitMQ or Redis at start-up (`TRAWL_CONNECT_TIMEOUT_SECS`).
     pub connect_timeout_secs: u64,
+    /// Fixed credentials for a local S3-compatible endpoint (the demo); `None` uses the AWS
+    /// default credentials chain. Never read from the environment.
+    pub static_credentials: Option<(String, String)>,
 }
 
 /// Default RabbitMQ URL.
@@ -94,11 +98,10 @@ impl ServiceConfig {
             redis_url,
             task_queue: get("TRAWL_TASK_QUEUE").unwrap_or_else(|| DEFAULT_TASK_QUEUE.into()),
             aws_endpoint_url,
-            aws_region: get("AWS_REGION")
-                .or_else(|| get("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|| "us-east-1".into()),
+            aws_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             s3_force_path_style,
             connect_timeout_secs,
+            static_credentials: None,
         })
     }
 }
@@ -131,7 +134,10 @@ mod tests {
         assert_eq!(config.amqp_url, DEFAULT_AMQP_URL);
         assert_eq!(config.redis_url, DEFAULT_REDIS_URL);
         assert!(!config.s3_force_path_style);
-        assert_eq!(config.aws_region, "us-east-1");
+        assert_eq!(config.aws_region, None);
+        let config =
+            ServiceConfig::from_env_map(&env(&[("AWS_DEFAULT_REGION", "eu-west-1")])).unwrap();
+        assert_eq!(config.aws_region.as_deref(), Some("eu-west-1"));
     }
 
     #[test]

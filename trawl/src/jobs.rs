@@ -402,3 +402,53 @@ mod tests {
         assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
     }
 }
+
+/// Prints every object with findings: location, severity and identifier counts.
+pub(crate) async fn print_findings(store: &Store, id: &str) -> anyhow::Result<()> {
+    let mut after = "0".to_string();
+    let mut rows = Vec::new();
+    let mut not_classified = Vec::new();
+    loop {
+        let batch = store.results(id, &after, 1000).await?;
+        let Some((last, _)) = batch.last() else { break };
+        after = last.clone();
+        for (_, record) in batch {
+            let location = format!("s3://{}/{}", record.bucket, record.key);
+            if !record.detections.is_empty() {
+                let types: Vec<String> = record
+                    .detections
+                    .iter()
+                    .map(|d| format!("{} x{}", d.r#type, d.count))
+                    .collect();
+                rows.push((record.severity.clone(), location, types.join(", ")));
+            } else if record.status == "SKIPPED" || record.status == "FAILED" {
+                not_classified.push((location, record.reason.clone(), record.detail.clone()));
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        severity_rank(&b.0)
+            .cmp(&severity_rank(&a.0))
+            .then(a.1.cmp(&b.1))
+    });
+    println!("Findings ({} objects):", rows.len());
+    for (severity, location, types) in &rows {
+        println!("  {severity:<6} {location}\n         {types}");
+    }
+    if !not_classified.is_empty() {
+        println!("\nNot classified ({} objects):", not_classified.len());
+        for (location, reason, detail) in &not_classified {
+            println!("  {reason:<22} {location}\n         {detail}");
+        }
+    }
+    Ok(())
+}
+
+fn severity_rank(severity: &str) -> u8 {
+    match severity {
+        "HIGH" => 3,
+        "MEDIUM" => 2,
+        "LOW" => 1,
+        _ => 0,
+    }
+}

@@ -3,6 +3,7 @@
 //! A thin binary: it parses flags, reads configuration from the environment, sets up logging
 //! and a shutdown token, and calls into the `coordinator`, `worker` and `classifier` crates.
 
+mod demo;
 mod jobs;
 
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Run the whole flow on sample buckets in two accounts on a local S3-compatible endpoint.
+    Demo,
     /// Classify local files and folders with the engine the workers use (JSON Lines out).
     Classify {
         /// Files or folders (recursively).
@@ -244,6 +247,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 JobsCommand::Results { id, findings } => jobs::results(&store, &id, findings).await,
             }
+        }
+        Command::Demo => {
+            init_logging("warn");
+            demo::run().await
         }
         Command::Classify { .. } => unreachable!("classify runs without a runtime"),
     }
