@@ -15,12 +15,14 @@ const TARGET_BYTES: usize = 8 << 20;
 /// Deterministic English-like prose without sensitive values (xorshift word picks).
 fn prose(num_bytes: usize) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by", "on", "not", "this",
-        "are", "from", "at", "which", "but", "have", "they", "you", "were", "there", "been", "one", "all", "would",
-        "when", "will", "more", "about", "into", "them", "only", "other", "new", "some", "could", "time", "these",
-        "may", "then", "first", "people", "through", "years", "where", "should", "because", "each", "between",
-        "under", "never", "same", "another", "while", "last", "might", "great", "since", "against", "right", "used",
-        "basic", "account", "number", "phone", "birth", "secret", "token", "password", "card", "bank", "social",
+        "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by",
+        "on", "not", "this", "are", "from", "at", "which", "but", "have", "they", "you", "were",
+        "there", "been", "one", "all", "would", "when", "will", "more", "about", "into", "them",
+        "only", "other", "new", "some", "could", "time", "these", "may", "then", "first", "people",
+        "through", "years", "where", "should", "because", "each", "between", "under", "never",
+        "same", "another", "while", "last", "might", "great", "since", "against", "right", "used",
+        "basic", "account", "number", "phone", "birth", "secret", "token", "password", "card",
+        "bank", "social",
     ];
     let mut out = Vec::with_capacity(num_bytes + 256);
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -51,11 +53,14 @@ fn prose(num_bytes: usize) -> Vec<u8> {
 fn dense(num_bytes: usize) -> Vec<u8> {
     let root = std::env::var_os("TRAWL_EVAL_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/eval/corpus"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/eval/corpus")
+        });
     let mut base = Vec::new();
     for dir in ["txt", "log"] {
         if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
-            let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            let mut files: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
             files.sort();
             for f in files {
                 if let Ok(bytes) = std::fs::read(&f) {
@@ -81,7 +86,10 @@ fn dense(num_bytes: usize) -> Vec<u8> {
 
 fn engine_all() -> Engine {
     let config = ClassifierConfig {
-        managed: ManagedSelection { selection: SelectionMode::All, identifiers: Vec::new() },
+        managed: ManagedSelection {
+            selection: SelectionMode::All,
+            identifiers: Vec::new(),
+        },
         ..ClassifierConfig::default()
     };
     Engine::new(&config).expect("the managed identifiers should compile")
@@ -91,7 +99,10 @@ fn bench_classifier(c: &mut Criterion) {
     let engine = engine_all();
     let mut group = c.benchmark_group("trawl_classifier::Engine::classify_reader");
     group.sample_size(10);
-    for (name, data) in [("prose", prose(TARGET_BYTES)), ("dense", dense(TARGET_BYTES))] {
+    for (name, data) in [
+        ("prose", prose(TARGET_BYTES)),
+        ("dense", dense(TARGET_BYTES)),
+    ] {
         group.throughput(Throughput::Bytes(data.len() as u64));
         group.bench_function(name, |b| {
             b.iter_batched(
