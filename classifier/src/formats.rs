@@ -9,11 +9,18 @@
 //! - **JSON** documents up to [`JSON_CAP`] bytes are parsed and walked value by value with the
 //!   path as keyword context; larger ones (or unparsable ones) are scanned as text.
 //! - **JSON Lines** is read line by line; lines that do not parse are scanned as text.
+//! - JSON nested deeper than the limit (`JSON_NESTING_LEVEL_OVER_LIMIT`) is scanned as text
+//!   and the file ends PARTIAL.
+//! - Documents (see `documents`) hand text segments to [`scan_located`] with a location of
+//!   their own (page, sheet cell, record and field path).
+//!
+//! Which format applies, and every budget, is decided by `sniff` and `container`.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 
 use crate::engine::{Compiled, Context, Hit, RuleSet};
+use crate::sniff::Leaf;
 use crate::{Cell, Detection, FileResult, LineRange, Occurrences, Record, Status};
 
 /// Text chunk size.
@@ -37,7 +44,7 @@ pub(crate) struct Accumulator<'a> {
 }
 
 impl<'a> Accumulator<'a> {
-    fn new(compiled: &'a Compiled) -> Self {
+    pub(crate) fn new(compiled: &'a Compiled) -> Self {
         let n = compiled.types.len();
         Self {
             compiled,
@@ -50,7 +57,29 @@ impl<'a> Accumulator<'a> {
         self.occurrences[ty as usize].len() < MAX_OCCURRENCES
     }
 
-    fn finish(self, status: Status, reason: Option<String>, size: u64) -> FileResult {
+    /// Returns true when nothing was counted.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.counts.iter().all(|&c| c == 0)
+    }
+
+    /// Adds the counts of a member's result (its locations stay in the member's record).
+    pub(crate) fn absorb(&mut self, member: &FileResult) {
+        for d in &member.detections {
+            if let Some(i) = self.compiled.types.iter().position(|t| t.name == d.kind) {
+                self.counts[i] += d.count;
+            }
+        }
+    }
+
+    /// Counts one hit and, while there is room, keeps the location `loc` makes.
+    pub(crate) fn record(&mut self, ty: u32, loc: impl FnOnce(&mut Occurrences)) {
+        self.counts[ty as usize] += 1;
+        if self.room(ty) {
+            loc(&mut self.occurrences[ty as usize]);
+        }
+    }
+
+    pub(crate) fn finish(self, status: Status, reason: Option<String>, size: u64) -> FileResult {
         let mut detections: Vec<Detection> = self
             .counts
             .iter()
@@ -75,62 +104,92 @@ impl<'a> Accumulator<'a> {
             size_classified: size,
             severity: detections.iter().map(|d| d.severity).max(),
             detections,
+            embedded: Vec::new(),
         }
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Text,
-    Csv(u8),
-    Json,
-    JsonLines,
-}
-
-fn format_of(file_name: &str) -> Format {
-    let lower = file_name.to_ascii_lowercase();
-    let ext = lower.rsplit('.').next().unwrap_or("");
-    match ext {
-        "csv" => Format::Csv(b','),
-        "tsv" | "tab" => Format::Csv(b'\t'),
-        "json" => Format::Json,
-        "jsonl" | "ndjson" | "jsonlines" => Format::JsonLines,
-        _ => Format::Text,
+/// Scans a text-like stream laid out as `leaf`; returns the reason when only part of it
+/// could be read as that layout (JSON nested too deep) though all of it was scanned.
+pub(crate) fn scan_leaf<'a>(
+    compiled: &'a Compiled,
+    leaf: Leaf,
+    reader: &mut dyn Read,
+    acc: &mut Accumulator<'a>,
+    max_json_depth: u32,
+) -> io::Result<Option<&'static str>> {
+    match leaf {
+        Leaf::Text => scan_text(compiled, reader, &[], acc).map(|()| None),
+        Leaf::Csv(delim) => scan_csv(compiled, reader, delim, acc).map(|()| None),
+        Leaf::Json => scan_json(compiled, reader, acc, max_json_depth),
+        Leaf::JsonLines => scan_jsonl(compiled, reader, acc, max_json_depth),
     }
 }
 
-/// A reader that counts the bytes it yields.
-struct Counting<'a> {
-    inner: &'a mut dyn Read,
-    num_bytes: u64,
-}
-
-impl Read for Counting<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.num_bytes += n as u64;
-        Ok(n)
+/// Scans one in-memory segment of a document (a cell, a field value, a page) and records each
+/// hit with the location `loc` makes. `keywords` are those of the segment's context (column
+/// or field name); `whole_cell` says the segment is one value rather than running text.
+pub(crate) fn scan_located(
+    compiled: &Compiled,
+    acc: &mut Accumulator<'_>,
+    text: &[u8],
+    keywords: Option<&RuleSet>,
+    whole_cell: bool,
+    hits: &mut Vec<Hit>,
+    loc: &mut dyn FnMut(&mut Occurrences, &Hit),
+) {
+    if text.is_empty() {
+        return;
     }
-}
-
-pub(crate) fn classify(compiled: &Compiled, file_name: &str, reader: &mut dyn Read) -> FileResult {
-    let mut acc = Accumulator::new(compiled);
-    let mut counting = Counting {
-        inner: reader,
-        num_bytes: 0,
+    let ctx = Context {
+        outer: keywords,
+        whole_cell,
     };
-    let outcome = match format_of(file_name) {
-        Format::Text => scan_text(compiled, &mut counting, &[], &mut acc),
-        Format::Csv(delim) => scan_csv(compiled, &mut counting, delim, &mut acc),
-        Format::Json => scan_json(compiled, &mut counting, &mut acc),
-        Format::JsonLines => scan_jsonl(compiled, &mut counting, &mut acc),
-    };
-    let size = counting.num_bytes;
-    match outcome {
-        Ok(()) => acc.finish(Status::Complete, None, size),
-        Err(_) if size == 0 => acc.finish(Status::Skipped, Some("UNABLE_TO_READ_FILE".into()), 0),
-        Err(_) => acc.finish(Status::Partial, Some("UNABLE_TO_READ_FILE".into()), size),
+    hits.clear();
+    compiled.scan(text, 0..text.len(), &ctx, hits);
+    for h in hits.iter() {
+        acc.record(h.ty, |o| loc(o, h));
     }
+}
+
+/// Scans a whole in-memory text as lines (`lineRanges`).
+pub(crate) fn scan_text_bytes(
+    compiled: &Compiled,
+    text: &[u8],
+    acc: &mut Accumulator<'_>,
+) -> io::Result<()> {
+    scan_text(compiled, &mut io::empty(), text, acc)
+}
+
+/// Returns true when `json` nests arrays and objects deeper than `max` (strings skipped).
+pub(crate) fn json_deeper_than(json: &[u8], max: u32) -> bool {
+    let mut depth: u32 = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Reads until `buf` holds `want` bytes or the reader ends; returns whether it ended.
@@ -170,7 +229,11 @@ fn scan_text(
     let mut first = true;
     loop {
         let want = (report_from + CHUNK + HOLD).max(buf.len());
-        let eof = fill(reader, &mut buf, want)?;
+        // A failed read (a limit, a broken stream) still scans what was buffered first.
+        let (eof, failure) = match fill(reader, &mut buf, want) {
+            Ok(eof) => (eof, None),
+            Err(e) => (true, Some(e)),
+        };
         if first {
             first = false;
             if let Some(decoded) = decode_utf16(&buf, eof) {
@@ -183,6 +246,9 @@ fn scan_text(
         hits.clear();
         compiled.scan(&buf, report_from..report_to, &Context::TEXT, &mut hits);
         record_text_hits(acc, &buf, base, &mut lines, &mut hits);
+        if let Some(e) = failure {
+            return Err(e);
+        }
         if eof {
             return Ok(());
         }
@@ -274,6 +340,7 @@ fn record_cell_hits(acc: &mut Accumulator<'_>, hits: &[Hit], row: u64, column: u
                 row,
                 column,
                 column_name: name.to_string(),
+                cell_reference: None,
             });
         }
     }
@@ -494,20 +561,25 @@ fn scan_json<'a>(
     compiled: &'a Compiled,
     reader: &mut dyn Read,
     acc: &mut Accumulator<'a>,
-) -> io::Result<()> {
+    max_depth: u32,
+) -> io::Result<Option<&'static str>> {
     let mut buf = Vec::new();
     let eof = fill(reader, &mut buf, JSON_CAP + 1)?;
     if !eof {
         // Too large to parse as a tree: scan the bytes as text, streaming the rest.
-        return scan_text(compiled, reader, &buf, acc);
+        return scan_text(compiled, reader, &buf, acc).map(|()| None);
+    }
+    if json_deeper_than(&buf, max_depth) {
+        scan_text(compiled, &mut io::empty(), &buf, acc)?;
+        return Ok(Some(crate::limits::JSON_NESTING));
     }
     match serde_json::from_slice::<serde_json::Value>(&buf) {
         Ok(value) => {
             let mut cache = HashMap::new();
             walk_json(compiled, acc, &value, 0, &mut cache);
-            Ok(())
+            Ok(None)
         }
-        Err(_) => scan_text(compiled, &mut io::empty(), &buf, acc),
+        Err(_) => scan_text(compiled, &mut io::empty(), &buf, acc).map(|()| None),
     }
 }
 
@@ -515,7 +587,9 @@ fn scan_jsonl<'a>(
     compiled: &'a Compiled,
     reader: &mut dyn Read,
     acc: &mut Accumulator<'a>,
-) -> io::Result<()> {
+    max_depth: u32,
+) -> io::Result<Option<&'static str>> {
+    let mut partial = None;
     let mut rdr = BufReader::with_capacity(1 << 16, reader);
     let mut line: Vec<u8> = Vec::new();
     let mut index: u64 = 0;
@@ -527,12 +601,16 @@ fn scan_jsonl<'a>(
             .take(JSONL_LINE_CAP as u64)
             .read_until(b'\n', &mut line)?;
         if n == 0 {
-            return Ok(());
+            return Ok(partial);
         }
         let complete_line = line.last() == Some(&b'\n') || n < JSONL_LINE_CAP;
         let trimmed = line.trim_ascii();
         if !trimmed.is_empty() {
-            let parsed = if complete_line {
+            let too_deep = json_deeper_than(trimmed, max_depth);
+            if too_deep {
+                partial = Some(crate::limits::JSON_NESTING);
+            }
+            let parsed = if complete_line && !too_deep {
                 serde_json::from_slice::<serde_json::Value>(trimmed).ok()
             } else {
                 None

@@ -13,15 +13,23 @@
 //! - `engine`: the compiled scanner (anchor automaton, digit-run scan, keyword automaton).
 //! - `formats`: text streaming in overlapping chunks, CSV/TSV cell by cell, JSON and JSON Lines
 //!   value by value, and the result accumulator.
+//! - `sniff`: the type of a stream from its magic bytes, then its name; text transcoding.
+//! - `container`: the recursive driver over compression, archives and documents, with the
+//!   [`Limits`] budgets shared across one object's whole tree.
+//! - `documents`: OOXML (DOCX, PPTX, XLSX), EML, PDF, Parquet and Avro.
 //! - [`config`]: the TOML configuration (selection, custom identifiers, allow lists).
 //! - [`local`]: `trawl classify PATH…` over local files and folders.
 #![warn(missing_docs)]
 
 pub mod config;
+mod container;
+mod documents;
 mod engine;
 mod formats;
 mod identifiers;
+pub mod limits;
 pub mod local;
+mod sniff;
 mod validators;
 
 use std::io::Read;
@@ -32,6 +40,7 @@ pub use config::{
     AllowListConfig, ClassifierConfig, CustomIdentifierConfig, ManagedSelection, SelectionMode,
     SeverityLevel,
 };
+pub use limits::Limits;
 
 /// Errors building an engine from configuration.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +145,17 @@ pub struct Cell {
     /// Column name from the header, if any.
     #[serde(rename = "columnName")]
     pub column_name: String,
+    /// Spreadsheet cell with its sheet, e.g. `Sheet2!C5` (XLSX only).
+    #[serde(rename = "cellReference", skip_serializing_if = "Option::is_none")]
+    pub cell_reference: Option<String>,
+}
+
+/// A page of a PDF document (or a slide of a presentation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page {
+    /// Page number (1-based).
+    #[serde(rename = "pageNumber")]
+    pub page_number: u64,
 }
 
 /// A value in a JSON or JSON Lines file.
@@ -161,12 +181,15 @@ pub struct Occurrences {
     /// JSON/JSON Lines locations.
     #[serde(rename = "records", skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<Record>,
+    /// PDF pages and presentation slides.
+    #[serde(rename = "pages", skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<Page>,
 }
 
 impl Occurrences {
     /// Returns the number of kept locations.
     pub fn len(&self) -> usize {
-        self.line_ranges.len() + self.cells.len() + self.records.len()
+        self.line_ranges.len() + self.cells.len() + self.records.len() + self.pages.len()
     }
 
     /// Returns true if no location is kept.
@@ -204,12 +227,32 @@ pub struct FileResult {
     pub severity: Option<Severity>,
     /// One entry per identifier type found, sorted by type.
     pub detections: Vec<Detection>,
+    /// One record per file found inside this one (archive members, email attachments), in
+    /// the order met, nested ones flattened with their full `embedded_path`. This file's own
+    /// detections then sum those of its direct members (counts only: the locations are in
+    /// the member records).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub embedded: Vec<EmbeddedResult>,
+}
+
+/// The result of one file inside another (an archive member or an email attachment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EmbeddedResult {
+    /// Path inside the object, e.g. `data.tar.gz/2024/people.csv` for a member of a tar
+    /// inside the gzip, or `outer.zip/inner.zip/a.txt` for nested archives. The object's own
+    /// name is not part of it.
+    pub embedded_path: String,
+    /// The member's own result (its `embedded` is always empty: descendants are flattened
+    /// into the object's list).
+    #[serde(flatten)]
+    pub result: FileResult,
 }
 
 /// A compiled set of identifiers. Build once, share behind an `Arc`.
 #[derive(Debug)]
 pub struct Engine {
     compiled: engine::Compiled,
+    limits: Limits,
 }
 
 impl Default for Engine {
@@ -223,7 +266,19 @@ impl Engine {
     pub fn new(config: &ClassifierConfig) -> Result<Self, ClassifierError> {
         Ok(Self {
             compiled: engine::Compiled::new(config)?,
+            limits: Limits::default(),
         })
+    }
+
+    /// Returns the engine with `limits` in place of the default [`Limits`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Returns the limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Returns the names of the detection types this engine can report.
@@ -242,11 +297,14 @@ impl Engine {
 
     /// Classifies a file read from `reader`, streaming with bounded memory.
     ///
-    /// The format is chosen from the file name's extension (`.csv`, `.tsv`, `.json`, `.jsonl`,
-    /// `.ndjson`; anything else is text). A read error ends the file as PARTIAL (or SKIPPED if
-    /// nothing could be read) with the reason `UNABLE_TO_READ_FILE`.
+    /// The type comes from the magic bytes first and the file name's extension second (see
+    /// the `sniff` module): compressed streams are decompressed on the fly, archives give one
+    /// [`EmbeddedResult`] per member, documents are parsed, unsupported binaries are SKIPPED
+    /// with `UNSUPPORTED_FILE_TYPE_EXCEPTION`. Every [`Limits`] budget ends the file as PARTIAL
+    /// (findings so far kept) or SKIPPED with its reason code. A read error of `reader` gives
+    /// `UNABLE_TO_READ_FILE`.
     pub fn classify_reader(&self, file_name: &str, reader: &mut dyn Read) -> FileResult {
-        formats::classify(&self.compiled, file_name, reader)
+        container::classify(&self.compiled, &self.limits, file_name, reader)
     }
 }
 

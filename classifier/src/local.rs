@@ -2,8 +2,9 @@
 //!
 //! [`classify_paths`] walks each argument recursively in sorted order (deterministic output),
 //! classifies every regular file with the same [`Engine`] the workers use, and writes one JSON
-//! object per file (JSON Lines) or a table for people. A file that cannot be opened or read is
-//! reported as SKIPPED with a reason; nothing here panics on bad input.
+//! object per file (JSON Lines) or a table for people, then one more per file inside it
+//! (archive members, email attachments) with its `embedded_path`. A file that cannot be opened
+//! or read is reported as SKIPPED with a reason; nothing here panics on bad input.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -51,6 +52,8 @@ struct DetectionLine<'a> {
 #[derive(Serialize)]
 struct FileLine<'a> {
     path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embedded_path: Option<&'a str>,
     status: Status,
     reason: Option<&'a str>,
     size_classified: u64,
@@ -119,6 +122,7 @@ fn classify_one(engine: &Engine, path: &Path) -> FileResult {
             size_classified: 0,
             severity: None,
             detections: Vec::new(),
+            embedded: Vec::new(),
         },
     }
 }
@@ -153,6 +157,7 @@ pub fn classify_paths(
                 size_classified: 0,
                 severity: None,
                 detections: Vec::new(),
+                embedded: Vec::new(),
             },
             None => classify_one(engine, &path),
         };
@@ -166,40 +171,15 @@ pub fn classify_paths(
         }
         summary.num_detections += result.detections.iter().map(|d| d.count).sum::<u64>();
         let path_str = path.to_string_lossy();
-        match format {
-            OutputFormat::JsonLines => {
-                let line = FileLine {
-                    path: &path_str,
-                    status: result.status,
-                    reason: result.reason.as_deref(),
-                    size_classified: result.size_classified,
-                    severity: result.severity,
-                    detections: result.detections.iter().map(detection_line).collect(),
-                };
-                serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
-                out.write_all(b"\n")?;
-            }
-            OutputFormat::Table => {
-                let dets: Vec<String> = result
-                    .detections
-                    .iter()
-                    .map(|d| format!("{}×{}", d.kind, d.count))
-                    .collect();
-                let dets = if dets.is_empty() {
-                    result.reason.clone().unwrap_or_else(|| "-".into())
-                } else {
-                    dets.join(", ")
-                };
-                writeln!(
-                    out,
-                    "{:<48} {:<9} {:>12} {:<8} {}",
-                    path_str,
-                    result.status.as_str(),
-                    result.size_classified,
-                    result.severity.map_or("-", Severity::as_str),
-                    dets
-                )?;
-            }
+        write_record(out, format, &path_str, None, &result)?;
+        for member in &result.embedded {
+            write_record(
+                out,
+                format,
+                &path_str,
+                Some(&member.embedded_path),
+                &member.result,
+            )?;
         }
     }
     if format == OutputFormat::Table {
@@ -216,6 +196,57 @@ pub fn classify_paths(
     Ok(summary)
 }
 
+/// Writes one record: a file, or (with `embedded_path`) a file inside it.
+fn write_record(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    path_str: &str,
+    embedded_path: Option<&str>,
+    result: &FileResult,
+) -> io::Result<()> {
+    match format {
+        OutputFormat::JsonLines => {
+            let line = FileLine {
+                path: path_str,
+                embedded_path,
+                status: result.status,
+                reason: result.reason.as_deref(),
+                size_classified: result.size_classified,
+                severity: result.severity,
+                detections: result.detections.iter().map(detection_line).collect(),
+            };
+            serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+            out.write_all(b"\n")?;
+        }
+        OutputFormat::Table => {
+            let shown = match embedded_path {
+                Some(inner) => format!("{path_str}!{inner}"),
+                None => path_str.to_string(),
+            };
+            let dets: Vec<String> = result
+                .detections
+                .iter()
+                .map(|d| format!("{}×{}", d.kind, d.count))
+                .collect();
+            let dets = if dets.is_empty() {
+                result.reason.clone().unwrap_or_else(|| "-".into())
+            } else {
+                dets.join(", ")
+            };
+            writeln!(
+                out,
+                "{:<48} {:<9} {:>12} {:<8} {}",
+                shown,
+                result.status.as_str(),
+                result.size_classified,
+                result.severity.map_or("-", Severity::as_str),
+                dets
+            )?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +258,13 @@ mod tests {
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         std::fs::write(dir.join("sub/b.txt"), "SSN: 536-22-5181\n").unwrap();
         std::fs::write(dir.join("a.txt"), "nothing here\n").unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(17);
+        h.set_cksum();
+        tar.append_data(&mut h, "in/c.txt", &b"SSN: 536-22-5181\n"[..])
+            .unwrap();
+        std::fs::write(dir.join("sub/c.tar"), tar.into_inner().unwrap()).unwrap();
         let engine = Engine::default();
         let mut out = Vec::new();
         let paths = vec![dir.clone(), dir.join("missing.txt")];
@@ -236,15 +274,24 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 5);
         assert!(lines[0]["path"].as_str().unwrap().ends_with("a.txt"));
         assert!(lines[1]["path"].as_str().unwrap().ends_with("sub/b.txt"));
         assert_eq!(
             lines[1]["detections"][0]["type"],
             "USA_SOCIAL_SECURITY_NUMBER"
         );
-        assert_eq!(lines[2]["status"], "SKIPPED");
-        assert_eq!(summary.num_files, 3);
+        assert!(lines[2]["path"].as_str().unwrap().ends_with("sub/c.tar"));
+        assert!(lines[2].get("embedded_path").is_none());
+        assert_eq!(lines[2]["detections"][0]["count"], 1);
+        assert!(lines[3]["path"].as_str().unwrap().ends_with("sub/c.tar"));
+        assert_eq!(lines[3]["embedded_path"], "in/c.txt");
+        assert_eq!(
+            lines[3]["detections"][0]["occurrences"]["lineRanges"][0]["start"],
+            1
+        );
+        assert_eq!(lines[4]["status"], "SKIPPED");
+        assert_eq!(summary.num_files, 4);
         assert_eq!(summary.num_files_skipped, 1);
         let mut table = Vec::new();
         classify_paths(
@@ -254,11 +301,7 @@ mod tests {
             &mut table,
         )
         .unwrap();
-        assert!(
-            String::from_utf8(table)
-                .unwrap()
-                .contains("USA_SOCIAL_SECURITY_NUMBER×1")
-        );
+        assert!(String::from_utf8(table).unwrap().contains("c.tar!in/c.txt"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
