@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet};
 
 use crate::config::{ClassifierConfig, SelectionMode, SeverityLevel};
@@ -96,6 +96,12 @@ struct Rule {
     /// Type reported without a keyword (`KeywordRule::Boosts`).
     ty_no_keyword: Option<u32>,
     regex: Option<Regex>,
+    /// `\A(?:pattern)`, for regexes whose match starts at most `ANCHORED_BACK` bytes before
+    /// the anchor: tried at each such start, it fails within a few bytes where the unanchored
+    /// regex would scan its whole window.
+    anchored: Option<Regex>,
+    /// The regex has a capture group (group 1 is the secret).
+    groups: bool,
     right_boundary: bool,
 }
 
@@ -176,8 +182,8 @@ pub(crate) struct Compiled {
     keyword_rules: Vec<RuleSet>,
     customs: Vec<u32>,
     allow: Allow,
-    /// IBAN country code → type index.
-    iban_types: Vec<([u8; 2], u32)>,
+    /// IBAN country code (`(c0 - b'A') * 26 + c1 - b'A'`) → type index, `u32::MAX` if none.
+    iban_types: Vec<u32>,
 }
 
 fn shape_of(s: &str) -> Shape {
@@ -220,6 +226,24 @@ fn keyword_variants(k: &str) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Returns the index of the type `name`, adding it if new.
+fn type_of(
+    types: &mut Vec<TypeInfo>,
+    name: &str,
+    category: &'static str,
+    severity: TypeSeverity,
+) -> u32 {
+    if let Some(i) = types.iter().position(|t| t.name == name) {
+        return i as u32;
+    }
+    types.push(TypeInfo {
+        name: name.to_string(),
+        category,
+        severity,
+    });
+    (types.len() - 1) as u32
 }
 
 fn compile_regex(name: &str, pattern: &str) -> Result<Regex, ClassifierError> {
@@ -274,50 +298,50 @@ impl Compiled {
         }
 
         let mut types: Vec<TypeInfo> = Vec::new();
-        let mut type_of = |name: &str, category: &'static str, severity: TypeSeverity| -> u32 {
-            if let Some(i) = types.iter().position(|t| t.name == name) {
-                return i as u32;
-            }
-            types.push(TypeInfo {
-                name: name.to_string(),
-                category,
-                severity,
-            });
-            (types.len() - 1) as u32
-        };
 
         let mut rules: Vec<Rule> = Vec::new();
-        let mut iban_types = Vec::new();
+        let mut iban_types = vec![u32::MAX; 26 * 26];
         for m in table.iter().filter(|m| selected(m)) {
             let sev = TypeSeverity::Managed(m.severity);
-            let ty = type_of(m.name, m.category.as_str(), sev.clone());
+            let ty = type_of(&mut types, m.name, m.category.as_str(), sev.clone());
             let ty_no_keyword = match m.keyword_rule {
-                KeywordRule::Boosts(alt) => Some(type_of(alt, m.category.as_str(), sev.clone())),
+                KeywordRule::Boosts(alt) => {
+                    Some(type_of(&mut types, alt, m.category.as_str(), sev.clone()))
+                }
                 _ => None,
             };
             if matches!(m.matcher, Matcher::Iban) {
                 for cc in IBAN_COUNTRIES {
                     let name = v::iban_country_identifier(cc.as_bytes());
                     let t = type_of(
+                        &mut types,
                         name,
                         Category::Financial.as_str(),
                         TypeSeverity::Managed(SeverityRule::High),
                     );
-                    iban_types.push(([cc.as_bytes()[0], cc.as_bytes()[1]], t));
+                    iban_types[iban_slot(cc.as_bytes()).expect("upper-case code")] = t;
                 }
             }
-            let (regex, right_boundary) = match m.matcher {
-                Matcher::Regex { pattern, .. } => (
+            let (regex, anchored, right_boundary) = match m.matcher {
+                Matcher::Regex { pattern, back, .. } => (
                     Some(compile_regex(m.name, pattern)?),
+                    if back <= ANCHORED_BACK {
+                        Some(compile_regex(m.name, &format!(r"\A(?:{pattern})"))?)
+                    } else {
+                        None
+                    },
                     !pattern.starts_with("-----") && !pattern.starts_with("PuTTY"),
                 ),
-                _ => (None, false),
+                _ => (None, None, false),
             };
+            let groups = regex.as_ref().is_some_and(|r| r.captures_len() > 1);
             rules.push(Rule {
                 kind: RuleKind::Managed(m),
                 ty,
                 ty_no_keyword,
                 regex,
+                anchored,
+                groups,
                 right_boundary,
             });
         }
@@ -363,7 +387,12 @@ impl Compiled {
             } else {
                 c.severity_levels.clone()
             };
-            let ty = type_of(&c.name, "CUSTOM_IDENTIFIER", TypeSeverity::Custom(levels));
+            let ty = type_of(
+                &mut types,
+                &c.name,
+                "CUSTOM_IDENTIFIER",
+                TypeSeverity::Custom(levels),
+            );
             customs.push(rules.len() as u32);
             rules.push(Rule {
                 kind: RuleKind::Custom {
@@ -379,6 +408,8 @@ impl Compiled {
                 ty,
                 ty_no_keyword: None,
                 regex: None,
+                anchored: None,
+                groups: false,
                 right_boundary: false,
             });
         }
@@ -498,6 +529,8 @@ impl Compiled {
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .prefilter(false)
                     .build(&kw_strings)
                     .expect("keywords should compile"),
             )
@@ -647,10 +680,23 @@ impl Compiled {
         hits: &mut Vec<Hit>,
     ) {
         let mut seen: HashSet<(u32, usize)> = HashSet::new();
+        let mut aws: Vec<(u32, usize)> = Vec::new();
         for (searcher, ids) in &self.anchors {
             searcher.for_each(buf, |start, len, pattern| {
-                self.anchor_hit(buf, start, len, ids[pattern], report, &mut seen, hits);
+                self.anchor_hit(
+                    buf,
+                    start,
+                    len,
+                    ids[pattern],
+                    report,
+                    &mut seen,
+                    &mut aws,
+                    hits,
+                );
             });
+        }
+        if !aws.is_empty() {
+            self.aws_regions(&mut aws, buf, report, hits);
         }
     }
 
@@ -663,6 +709,7 @@ impl Compiled {
         anchor: usize,
         report: &Range<usize>,
         seen: &mut HashSet<(u32, usize)>,
+        aws: &mut Vec<(u32, usize)>,
         hits: &mut Vec<Hit>,
     ) {
         {
@@ -675,11 +722,44 @@ impl Compiled {
                     continue;
                 };
                 match ident.matcher {
-                    Matcher::AwsCredentials => self.aws_at(ri, buf, p, report, seen, hits),
+                    Matcher::AwsCredentials => aws.push((ri, p)),
                     Matcher::Regex { back, fwd, .. } => {
-                        let re = rule.regex.as_ref().expect("regex rules are compiled");
-                        let lo = p.saturating_sub(back.max(16));
                         let hi = (p + anchor_len + fwd).min(buf.len());
+                        if let Some(are) = &rule.anchored {
+                            for s in p.saturating_sub(back)..=p {
+                                let found = if rule.groups {
+                                    are.captures(&buf[s..hi]).map(|c| {
+                                        let w = c.get(0).expect("group 0 always matches");
+                                        let g = c
+                                            .get(1)
+                                            .map_or((w.start(), w.end()), |g| (g.start(), g.end()));
+                                        (s + w.end(), s + g.0, s + g.1)
+                                    })
+                                } else {
+                                    are.find(&buf[s..hi]).map(|w| (s + w.end(), s, s + w.end()))
+                                };
+                                if let Some((e, vs, ve)) = found
+                                    && e > p
+                                    && self.accept(
+                                        ri,
+                                        rule,
+                                        ident,
+                                        buf,
+                                        s,
+                                        e,
+                                        (vs, ve),
+                                        report,
+                                        seen,
+                                        hits,
+                                    )
+                                {
+                                    break;
+                                }
+                            }
+                            continue;
+                        }
+                        let re = rule.regex.as_ref().expect("regex rules are compiled");
+                        let lo = p.saturating_sub(back);
                         let window = &buf[lo..hi];
                         for caps in re.captures_iter(window) {
                             let whole = caps.get(0).expect("group 0 always matches");
@@ -690,32 +770,13 @@ impl Compiled {
                             if s > p {
                                 break;
                             }
-                            if !report.contains(&s) || !seen.insert((ri, s)) {
-                                continue;
-                            }
-                            if s > 0 && buf[s - 1].is_ascii_alphanumeric() {
-                                continue;
-                            }
-                            if rule.right_boundary
-                                && e < buf.len()
-                                && (buf[e].is_ascii_alphanumeric())
-                            {
-                                continue;
-                            }
                             let (vs, ve) = caps
                                 .get(1)
                                 .map_or((s, e), |g| (lo + g.start(), lo + g.end()));
-                            if let Some(valid) = ident.validator
-                                && !valid(&buf[s..e], &buf[vs..ve])
+                            if self.accept(ri, rule, ident, buf, s, e, (vs, ve), report, seen, hits)
                             {
-                                continue;
+                                break;
                             }
-                            hits.push(Hit {
-                                ty: rule.ty,
-                                start: vs,
-                                end: ve,
-                            });
-                            break;
                         }
                     }
                     _ => {}
@@ -724,21 +785,102 @@ impl Compiled {
         }
     }
 
-    /// AWS: every 40-character secret access key near an access key ID or a secret-key keyword.
-    fn aws_at(
+    /// Checks a regex match `s..e` (secret `v`) of rule `ri` and records it; returns whether
+    /// it was recorded.
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
         &self,
         ri: u32,
+        rule: &Rule,
+        ident: &ManagedIdentifier,
         buf: &[u8],
-        p: usize,
+        s: usize,
+        e: usize,
+        (vs, ve): (usize, usize),
         report: &Range<usize>,
         seen: &mut HashSet<(u32, usize)>,
         hits: &mut Vec<Hit>,
+    ) -> bool {
+        if !report.contains(&s) || seen.contains(&(ri, s)) {
+            return false;
+        }
+        if s > 0 && buf[s - 1].is_ascii_alphanumeric() {
+            return false;
+        }
+        if rule.right_boundary && e < buf.len() && buf[e].is_ascii_alphanumeric() {
+            return false;
+        }
+        if let Some(valid) = ident.validator
+            && !valid(&buf[s..e], &buf[vs..ve])
+        {
+            return false;
+        }
+        seen.insert((ri, s));
+        hits.push(Hit {
+            ty: rule.ty,
+            start: vs,
+            end: ve,
+        });
+        true
+    }
+
+    /// AWS: every 40-character secret access key near an access key ID or a secret-key keyword,
+    /// looked for around each AWS anchor in `anchors` (rule, position). Overlapping regions
+    /// are merged so that each byte is scanned once, and key IDs are located once per region.
+    fn aws_regions(
+        &self,
+        anchors: &mut [(u32, usize)],
+        buf: &[u8],
+        report: &Range<usize>,
+        hits: &mut Vec<Hit>,
     ) {
         const REACH: usize = 600;
-        let lo = p.saturating_sub(REACH);
-        let hi = (p + REACH).min(buf.len());
+        anchors.sort_unstable();
+        let mut ids: Vec<usize> = Vec::new();
+        let mut k = 0;
+        while k < anchors.len() {
+            let ri = anchors[k].0;
+            let lo = anchors[k].1.saturating_sub(REACH);
+            let mut hi = (anchors[k].1 + REACH).min(buf.len());
+            k += 1;
+            while k < anchors.len()
+                && anchors[k].0 == ri
+                && anchors[k].1.saturating_sub(REACH) <= hi
+            {
+                hi = (anchors[k].1 + REACH).min(buf.len());
+                k += 1;
+            }
+            // Key IDs that a secret in lo..hi may pair with.
+            ids.clear();
+            key_ids(
+                buf,
+                lo.saturating_sub(REACH + 40),
+                (hi + REACH + 40).min(buf.len()),
+                &mut ids,
+            );
+            self.aws_in(ri, buf, lo, hi, &ids, report, hits);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn aws_in(
+        &self,
+        ri: u32,
+        buf: &[u8],
+        lo: usize,
+        hi: usize,
+        ids: &[usize],
+        report: &Range<usize>,
+        hits: &mut Vec<Hit>,
+    ) {
+        const REACH: usize = 600;
         let is_b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'/' || b == b'+';
         let in_token = |b: u8| is_b64(b) || b == b'-' || b == b'_' || b == b'.';
+        // A key ID starting in from..to (and ending before `to + 20`).
+        let id_in = |from: usize, to: usize| {
+            let i = ids.partition_point(|&x| x < from);
+            i < ids.len() && ids[i] + 20 <= to
+        };
         let mut i = lo;
         while i < hi {
             if !is_b64(buf[i]) {
@@ -756,11 +898,8 @@ impl Compiled {
             if e - s != 40 || (e < buf.len() && buf[e] == b'=') || (s > 0 && in_token(buf[s - 1])) {
                 continue;
             }
-            if !buf[s..e].iter().all(|&b| is_b64(b)) {
-                continue;
-            }
             let secret = &buf[s..e];
-            if !report.contains(&s) || seen.contains(&(ri, s)) {
+            if !secret.iter().all(|&b| is_b64(b)) || !report.contains(&s) {
                 continue;
             }
             let hex = secret.iter().all(|b| b.is_ascii_hexdigit());
@@ -778,19 +917,21 @@ impl Compiled {
             // A key ID near the secret (close by, or with a key word before the secret), or a
             // secret-key label right before it.
             let before = &buf[s.saturating_sub(64)..s];
-            let lower = before.to_ascii_lowercase();
-            let has = |w: &[u8]| memchr::memmem::find(&lower, w).is_some();
-            let labelled = has(b"secret") && (has(b"aws") || has(b"access"));
-            let close = has_key_id(&buf[s.saturating_sub(160)..(e + 160).min(buf.len())]);
-            let near = has_key_id(&buf[s.saturating_sub(REACH)..(e + REACH).min(buf.len())]);
-            let paired = close || (near && (has(b"secret") || has(b"key") || has(b"aws")));
+            let has = |w: &[u8]| before.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
+            let close = id_in(s.saturating_sub(160), (e + 160).min(buf.len()));
+            let paired = close
+                || (id_in(s.saturating_sub(REACH), (e + REACH).min(buf.len()))
+                    && (has(b"secret") || has(b"key") || has(b"aws")));
+            let labelled = !paired && has(b"secret") && (has(b"aws") || has(b"access"));
             if !(paired || labelled) || !v::looks_random(secret) {
                 continue;
             }
-            if memchr::memmem::find(&secret.to_ascii_uppercase(), b"EXAMPLE").is_some() {
+            if secret
+                .windows(7)
+                .any(|x| x.eq_ignore_ascii_case(b"EXAMPLE"))
+            {
                 continue;
             }
-            seen.insert((ri, s));
             hits.push(Hit {
                 ty: self.rules[ri as usize].ty,
                 start: s,
@@ -938,11 +1079,10 @@ impl Compiled {
         let ty = if let Some((iban_rule, _)) = self.iban_rules
             && iban_rule == ri
         {
-            let cc = [buf[start], buf[start + 1]];
-            self.iban_types
-                .iter()
-                .find(|(c, _)| *c == cc)
-                .map_or(rule.ty, |(_, t)| *t)
+            iban_slot(&buf[start..start + 2])
+                .map(|k| self.iban_types[k])
+                .filter(|&t| t != u32::MAX)
+                .unwrap_or(rule.ty)
         } else if present {
             rule.ty
         } else {
@@ -1067,6 +1207,9 @@ impl AnchorSearcher {
 /// Anchors per automaton.
 const ANCHOR_GROUP: usize = 32;
 
+/// Regexes whose match starts at most this many bytes before their anchor run anchored.
+const ANCHORED_BACK: usize = 2;
+
 const AWS_ANCHORS: &[&str] = &[
     "AKIA",
     "ASIA",
@@ -1082,32 +1225,47 @@ const IBAN_COUNTRIES: &[&str] = &[
     "MC", "SM", "BR", "TR", "SA", "AE", "IL",
 ];
 
-fn has_key_id(window: &[u8]) -> bool {
+/// Index of an upper-case two-letter country code in `Compiled::iban_types`.
+fn iban_slot(cc: &[u8]) -> Option<usize> {
+    let (a, b) = (cc[0], cc[1]);
+    (a.is_ascii_uppercase() && b.is_ascii_uppercase())
+        .then(|| usize::from(a - b'A') * 26 + usize::from(b - b'A'))
+}
+
+/// Pushes the start of every AWS access key ID in `buf[from..to]` to `out`, in order.
+fn key_ids(buf: &[u8], from: usize, to: usize, out: &mut Vec<usize>) {
     const PREFIXES: &[&[u8]] = &[
         b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AGPA", b"AIDA", b"AROA", b"AIPA", b"ANPA", b"ANVA",
         b"APKA",
     ];
-    let mut i = 0;
-    while i + 20 <= window.len() {
-        let w = &window[i..];
+    let mut i = from;
+    while let Some(k) = memchr::memchr(b'A', &buf[i..to]) {
+        let at = i + k;
+        i = at + 1;
+        if at + 20 > buf.len() {
+            break;
+        }
+        let w = &buf[at..];
         let prefix_ok = PREFIXES.iter().any(|p| w.starts_with(p))
             || (w.starts_with(b"A3T") && w[3].is_ascii_alphanumeric());
         if prefix_ok
-            && (i == 0 || !window[i - 1].is_ascii_alphanumeric())
+            && (at == 0 || !buf[at - 1].is_ascii_alphanumeric())
             && w[4..20]
                 .iter()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             && (w.len() == 20 || !w[20].is_ascii_alphanumeric())
         {
-            return true;
+            out.push(at);
         }
-        i += 1;
     }
-    false
 }
 
 /// Returns the index `distance` characters (not bytes) before `pos`, or 0.
 fn back_chars(buf: &[u8], pos: usize, distance: usize) -> usize {
+    let from = pos.saturating_sub(distance);
+    if buf[from..pos].is_ascii() {
+        return from;
+    }
     let mut i = pos;
     let mut chars = 0;
     while i > 0 && chars < distance {

@@ -170,7 +170,7 @@ fn ok_random(_raw: &[u8], sig: &[u8]) -> bool {
     v::looks_random(sig)
 }
 fn ok_not_stripe_test(raw: &[u8], sig: &[u8]) -> bool {
-    !raw.windows(5).any(|w| w == b"_test") && v::looks_random(sig)
+    memchr::memmem::find(raw, b"_test").is_none() && v::looks_random(sig)
 }
 fn ok_basic_auth(_raw: &[u8], sig: &[u8]) -> bool {
     match base64_decode(sig) {
@@ -600,7 +600,14 @@ static MANAGED: &[ManagedIdentifier] = &[
             "AZURE_STORAGE_ACCOUNT_KEY",
             Credentials,
             Matcher::Regex {
-                anchors: &["ccountKey=", "ccessKey="],
+                anchors: &[
+                    "AccountKey=",
+                    "accountkey=",
+                    "ACCOUNTKEY=",
+                    "SharedAccessKey=",
+                    "sharedaccesskey=",
+                    "SHAREDACCESSKEY=",
+                ],
                 pattern: r"(?i:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{40,88}={0,2})",
                 back: 0,
                 fwd: 120,
@@ -730,7 +737,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "DIGITALOCEAN_TOKEN",
             Credentials,
             Matcher::Regex {
-                anchors: &["_v1_"],
+                anchors: &["dop_v1_", "doo_v1_", "dor_v1_"],
                 pattern: r"do[opr]_v1_[a-f0-9]{64}",
                 back: 0,
                 fwd: 72,
@@ -878,7 +885,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "NEW_RELIC_API_KEY",
             Credentials,
             Matcher::Regex {
-                anchors: &["NRAK-", "NRI"],
+                anchors: &["NRAK-", "NRAA-", "NRII-", "NRIQ-", "NRJS-"],
                 pattern: r"NR(?:AK|AA|II|IQ|JS)-[A-Za-z0-9_\-]{19,40}",
                 back: 0,
                 fwd: 50,

@@ -496,45 +496,86 @@ pub(crate) fn entropy(s: &[u8]) -> f64 {
     if s.is_empty() {
         return 0.0;
     }
-    let mut counts = [0u32; 256];
-    for &b in s {
-        counts[b as usize] += 1;
-    }
     let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / n;
-            -p * p.log2()
-        })
-        .sum()
+    // H = log2(n) - (1/n) * sum(c * log2(c)) over the byte counts c.
+    let sum: f64 = if s.len() <= 128 {
+        // Short tokens (the usual case): sort a copy and count runs, no 256-entry table.
+        let mut tmp = [0u8; 128];
+        let t = &mut tmp[..s.len()];
+        t.copy_from_slice(s);
+        t.sort_unstable();
+        let mut sum = 0.0;
+        let mut run = 1u32;
+        for i in 1..=t.len() {
+            if i < t.len() && t[i] == t[i - 1] {
+                run += 1;
+            } else {
+                if run > 1 {
+                    let c = f64::from(run);
+                    sum += c * c.log2();
+                }
+                run = 1;
+            }
+        }
+        sum
+    } else {
+        let mut counts = [0u32; 256];
+        for &b in s {
+            counts[b as usize] += 1;
+        }
+        counts
+            .iter()
+            .filter(|&&c| c > 1)
+            .map(|&c| {
+                let c = f64::from(c);
+                c * c.log2()
+            })
+            .sum()
+    };
+    n.log2() - sum / n
 }
 
-/// Returns true if a token looks random rather than a placeholder: enough distinct characters,
-/// both letters and digits for long tokens, and no long run of one character.
-pub(crate) fn looks_random(s: &[u8]) -> bool {
-    if s.len() < 8 {
-        return false;
-    }
-    let lower = s.to_ascii_lowercase();
-    for placeholder in [
-        &b"example"[..],
-        b"xxxxxx",
-        b"your",
-        b"placeholder",
-        b"sample",
-        b"dummy",
-        b"redacted",
-        b"changeme",
-        b"******",
-        b"<",
-        b"${",
-        b"{{",
-    ] {
-        if memchr::memmem::find(&lower, placeholder).is_some() {
-            return false;
+/// Placeholder words that mark a token as an example rather than a secret (lower case).
+const PLACEHOLDERS: &[&[u8]] = &[
+    b"example",
+    b"xxxxxx",
+    b"your",
+    b"placeholder",
+    b"sample",
+    b"dummy",
+    b"redacted",
+    b"changeme",
+    b"******",
+    b"<",
+    b"${",
+    b"{{",
+];
+
+/// Returns whether `s` contains a placeholder word (ASCII case-insensitive), without allocating.
+pub(crate) fn has_placeholder(s: &[u8]) -> bool {
+    for i in 0..s.len() {
+        let c = s[i].to_ascii_lowercase();
+        if !matches!(
+            c,
+            b'e' | b'x' | b'y' | b'p' | b's' | b'd' | b'r' | b'c' | b'*' | b'<' | b'$' | b'{'
+        ) {
+            continue;
         }
+        let rest = &s[i..];
+        for p in PLACEHOLDERS {
+            if p[0] == c && rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Returns true if a token looks random rather than a placeholder: no placeholder word, no
+/// long run of one character, and enough entropy.
+pub(crate) fn looks_random(s: &[u8]) -> bool {
+    if s.len() < 8 || has_placeholder(s) {
+        return false;
     }
     let mut longest = 1;
     let mut run = 1;
