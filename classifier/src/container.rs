@@ -306,11 +306,6 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Returns the tree-wide stop, if any.
-    pub(crate) fn tripped(&self) -> Option<&'static str> {
-        self.tripped.get()
-    }
-
     /// Classifies one stream (the object, a decompressed stream or a member).
     ///
     /// `depth` is the number of archives and compression layers around it; `path` is its

@@ -3,6 +3,7 @@
 
 mod archives;
 mod compression;
+mod documents;
 mod limits;
 
 use trawl_classifier::{Engine, FileResult, Limits};
