@@ -96,9 +96,10 @@ struct Rule {
     /// Type reported without a keyword (`KeywordRule::Boosts`).
     ty_no_keyword: Option<u32>,
     regex: Option<Regex>,
-    /// `\A(?:pattern)`, for regexes whose match starts at most `ANCHORED_BACK` bytes before
-    /// the anchor: tried at each such start, it fails within a few bytes where the unanchored
-    /// regex would scan its whole window.
+    /// `\A(?:pattern)`. For regexes whose match starts at most `ANCHORED_BACK` bytes before
+    /// the anchor, it is tried at each such start and fails within a few bytes where the
+    /// unanchored regex would scan its whole window; for the others it finds the capture
+    /// group within a match.
     anchored: Option<Regex>,
     /// The regex has a capture group (group 1 is the secret).
     groups: bool,
@@ -116,23 +117,19 @@ impl Rule {
 
 /// A small set of rule indexes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct RuleSet(Vec<u64>);
+pub(crate) struct RuleSet([u64; RULE_WORDS]);
+
+/// Words in a [`RuleSet`]: rules (managed and custom) are at most `64 * RULE_WORDS`.
+const RULE_WORDS: usize = 4;
 
 impl RuleSet {
     fn insert(&mut self, i: usize) {
-        let w = i / 64;
-        if self.0.len() <= w {
-            self.0.resize(w + 1, 0);
-        }
-        self.0[w] |= 1 << (i % 64);
+        self.0[i / 64] |= 1 << (i % 64);
     }
     fn contains(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
     pub(crate) fn union(&mut self, other: &RuleSet) {
-        if self.0.len() < other.0.len() {
-            self.0.resize(other.0.len(), 0);
-        }
         for (a, b) in self.0.iter_mut().zip(&other.0) {
             *a |= b;
         }
@@ -323,13 +320,9 @@ impl Compiled {
                 }
             }
             let (regex, anchored, right_boundary) = match m.matcher {
-                Matcher::Regex { pattern, back, .. } => (
+                Matcher::Regex { pattern, .. } => (
                     Some(compile_regex(m.name, pattern)?),
-                    if back <= ANCHORED_BACK {
-                        Some(compile_regex(m.name, &format!(r"\A(?:{pattern})"))?)
-                    } else {
-                        None
-                    },
+                    Some(compile_regex(m.name, &format!(r"\A(?:{pattern})"))?),
                     !pattern.starts_with("-----") && !pattern.starts_with("PuTTY"),
                 ),
                 _ => (None, None, false),
@@ -411,6 +404,15 @@ impl Compiled {
                 anchored: None,
                 groups: false,
                 right_boundary: false,
+            });
+        }
+
+        if rules.len() > 64 * RULE_WORDS {
+            return Err(ClassifierError::InvalidConfig {
+                message: format!(
+                    "too many custom identifiers: at most {} are supported",
+                    64 * RULE_WORDS - (rules.len() - customs.len())
+                ),
             });
         }
 
@@ -725,7 +727,8 @@ impl Compiled {
                     Matcher::AwsCredentials => aws.push((ri, p)),
                     Matcher::Regex { back, fwd, .. } => {
                         let hi = (p + anchor_len + fwd).min(buf.len());
-                        if let Some(are) = &rule.anchored {
+                        let are = rule.anchored.as_ref().expect("regex rules are compiled");
+                        if back <= ANCHORED_BACK {
                             for s in p.saturating_sub(back)..=p {
                                 let found = if rule.groups {
                                     are.captures(&buf[s..hi]).map(|c| {
@@ -760,19 +763,22 @@ impl Compiled {
                         }
                         let re = rule.regex.as_ref().expect("regex rules are compiled");
                         let lo = p.saturating_sub(back);
-                        let window = &buf[lo..hi];
-                        for caps in re.captures_iter(window) {
-                            let whole = caps.get(0).expect("group 0 always matches");
-                            let (s, e) = (lo + whole.start(), lo + whole.end());
+                        for m in re.find_iter(&buf[lo..hi]) {
+                            let (s, e) = (lo + m.start(), lo + m.end());
                             if e <= p {
                                 continue;
                             }
                             if s > p {
                                 break;
                             }
-                            let (vs, ve) = caps
-                                .get(1)
-                                .map_or((s, e), |g| (lo + g.start(), lo + g.end()));
+                            // The secret: group 1, found by the anchored regex in the match only.
+                            let (vs, ve) = if rule.groups {
+                                are.captures(&buf[s..e])
+                                    .and_then(|c| c.get(1))
+                                    .map_or((s, e), |g| (s + g.start(), s + g.end()))
+                            } else {
+                                (s, e)
+                            };
                             if self.accept(ri, rule, ident, buf, s, e, (vs, ve), report, seen, hits)
                             {
                                 break;

@@ -402,7 +402,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "OPENSSH_PRIVATE_KEY",
             Credentials,
             Matcher::Regex {
-                anchors: &["-----BEGIN "],
+                anchors: &["-----BEGIN OPENSSH PRIVATE KEY"],
                 pattern: r"-----BEGIN OPENSSH PRIVATE KEY-----[ \t]*(?:\r?\n|\\r?\\n|\x22?\s*\+\s*\x22)+\s*[A-Za-z0-9+/]{40}",
                 back: 0,
                 fwd: 200,
@@ -420,7 +420,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "PGP_PRIVATE_KEY",
             Credentials,
             Matcher::Regex {
-                anchors: &["-----BEGIN "],
+                anchors: &["-----BEGIN PGP PRIVATE KEY"],
                 pattern: r"-----BEGIN PGP PRIVATE KEY BLOCK-----[ \t]*(?:\r?\n|\\r?\\n)(?:[A-Za-z][A-Za-z\-]*: [^\r\n]*(?:\r?\n|\\r?\\n))*\s*(?:\\r?\\n)?[A-Za-z0-9+/]{40}",
                 back: 0,
                 fwd: 600,
@@ -444,7 +444,14 @@ static MANAGED: &[ManagedIdentifier] = &[
             "PKCS",
             Credentials,
             Matcher::Regex {
-                anchors: &["-----BEGIN "],
+                anchors: &[
+                    "-----BEGIN PRIVATE KEY",
+                    "-----BEGIN RSA PRIVATE KEY",
+                    "-----BEGIN EC PRIVATE KEY",
+                    "-----BEGIN DSA PRIVATE KEY",
+                    "-----BEGIN ENCRYPTED PRIVATE KEY",
+                    "-----BEGIN ANY PRIVATE KEY",
+                ],
                 pattern: r"-----BEGIN (?:RSA |EC |DSA |ENCRYPTED |ANY )?PRIVATE KEY-----[ \t]*(?:\r?\n|\\r?\\n|\x22?\s*\+\s*\x22)+(?:[A-Za-z][A-Za-z\-]*: [^\r\n]*(?:\r?\n|\\r?\\n))*\s*(?:\\r?\\n)?[A-Za-z0-9+/]{40}",
                 back: 0,
                 fwd: 600,
