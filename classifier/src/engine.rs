@@ -168,6 +168,11 @@ pub(crate) struct Compiled {
     /// their first anchor in `anchor_rules`.
     anchors: Vec<(AnchorSearcher, Vec<usize>)>,
     anchor_rules: Vec<Vec<u32>>,
+    /// Per anchor, the other anchors that one is a prefix of, or that are a prefix of it: the
+    /// literal searcher reports one match per position, so these are checked at its matches.
+    anchor_ext: Vec<Vec<(usize, &'static str)>>,
+    /// Types of generic (key-value assignment) rules, which yield to specific rules.
+    generic_types: Vec<u32>,
     /// `(rule, shape)` pairs indexed by the length of the shape's first digit run.
     shapes_by_run: Vec<Vec<(u32, Shape)>>,
     date_rule: Option<u32>,
@@ -437,6 +442,17 @@ impl Compiled {
                         }
                     }
                 }
+                Matcher::Assignment { anchors, .. } => {
+                    for a in anchors {
+                        match anchor_strings.iter().position(|s| s == a) {
+                            Some(p) => anchor_rules[p].push(i),
+                            None => {
+                                anchor_strings.push(a);
+                                anchor_rules.push(vec![i]);
+                            }
+                        }
+                    }
+                }
                 Matcher::AwsCredentials => {
                     for a in AWS_ANCHORS {
                         match anchor_strings.iter().position(|s| s == a) {
@@ -468,6 +484,23 @@ impl Compiled {
         // literals, so a group of long anchors gets a 4-byte mask and few false candidates.
         let mut order: Vec<usize> = (0..anchor_strings.len()).collect();
         order.sort_by_key(|&i| (anchor_strings[i].len().min(4), i));
+        let generic_types: Vec<u32> = rules
+            .iter()
+            .filter(|r| {
+                r.managed()
+                    .is_some_and(|m| matches!(m.matcher, Matcher::Assignment { .. }))
+            })
+            .map(|r| r.ty)
+            .collect();
+        let mut anchor_ext: Vec<Vec<(usize, &'static str)>> =
+            vec![Vec::new(); anchor_strings.len()];
+        for (a, sa) in anchor_strings.iter().enumerate() {
+            for (b, sb) in anchor_strings.iter().enumerate() {
+                if a != b && (sa.starts_with(sb) || sb.starts_with(sa)) {
+                    anchor_ext[a].push((b, sb));
+                }
+            }
+        }
         let mut anchors = Vec::new();
         let mut start = 0;
         while start < order.len() {
@@ -565,6 +598,8 @@ impl Compiled {
             rules,
             anchors,
             anchor_rules,
+            anchor_ext,
+            generic_types,
             shapes_by_run,
             date_rule,
             phone_rule,
@@ -681,6 +716,7 @@ impl Compiled {
         _ctx: &Context<'_>,
         hits: &mut Vec<Hit>,
     ) {
+        let first = hits.len();
         let mut seen: HashSet<(u32, usize)> = HashSet::new();
         let mut aws: Vec<(u32, usize)> = Vec::new();
         for (searcher, ids) in &self.anchors {
@@ -700,6 +736,27 @@ impl Compiled {
         if !aws.is_empty() {
             self.aws_regions(&mut aws, buf, report, hits);
         }
+        // A value that a specific rule recognises is reported by that rule only.
+        if self.generic_types.is_empty() || hits.len() == first {
+            return;
+        }
+        let generic = |ty: u32| self.generic_types.contains(&ty);
+        if !hits[first..].iter().any(|h| generic(h.ty)) {
+            return;
+        }
+        let mut i = first;
+        while i < hits.len() {
+            let h = hits[i];
+            if generic(h.ty)
+                && hits[first..]
+                    .iter()
+                    .any(|o| !generic(o.ty) && o.start < h.end && h.start < o.end)
+            {
+                hits.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -718,6 +775,29 @@ impl Compiled {
             if p + 4096 < report.start || p > report.end + 1024 {
                 return;
             }
+            for &(b, text) in &self.anchor_ext[anchor] {
+                if buf[p..].starts_with(text.as_bytes()) {
+                    self.anchor_rules_at(buf, p, text.len(), b, report, seen, aws, hits);
+                }
+            }
+            self.anchor_rules_at(buf, p, anchor_len, anchor, report, seen, aws, hits);
+        }
+    }
+
+    /// Runs the rules of `anchor`, found at `p`.
+    #[allow(clippy::too_many_arguments)]
+    fn anchor_rules_at(
+        &self,
+        buf: &[u8],
+        p: usize,
+        anchor_len: usize,
+        anchor: usize,
+        report: &Range<usize>,
+        seen: &mut HashSet<(u32, usize)>,
+        aws: &mut Vec<(u32, usize)>,
+        hits: &mut Vec<Hit>,
+    ) {
+        {
             for &ri in &self.anchor_rules[anchor] {
                 let rule = &self.rules[ri as usize];
                 let Some(ident) = rule.managed() else {
@@ -725,6 +805,24 @@ impl Compiled {
                 };
                 match ident.matcher {
                     Matcher::AwsCredentials => aws.push((ri, p)),
+                    Matcher::Assignment {
+                        suffixes, strict, ..
+                    } => {
+                        if let Some((s, e)) = assignment_at(buf, p, anchor_len, suffixes)
+                            && report.contains(&s)
+                            && v::secret_value(&buf[s..e], strict)
+                            && ident
+                                .validator
+                                .is_none_or(|valid| valid(&buf[s..e], &buf[s..e]))
+                            && seen.insert((ri, s))
+                        {
+                            hits.push(Hit {
+                                ty: rule.ty,
+                                start: s,
+                                end: e,
+                            });
+                        }
+                    }
                     Matcher::Regex { back, fwd, .. } => {
                         let hi = (p + anchor_len + fwd).min(buf.len());
                         let are = rule.anchored.as_ref().expect("regex rules are compiled");
@@ -1236,6 +1334,163 @@ fn iban_slot(cc: &[u8]) -> Option<usize> {
     let (a, b) = (cc[0], cc[1]);
     (a.is_ascii_uppercase() && b.is_ascii_uppercase())
         .then(|| usize::from(a - b'A') * 26 + usize::from(b - b'A'))
+}
+
+/// A key-value assignment whose key contains the anchor at `p`: returns the value's span.
+///
+/// The key runs from the anchor to the end of the identifier, which must be one of `suffixes`
+/// (case-insensitive; `""` for none); then an optional closing quote, an operator (`=`, `:`,
+/// `:=`, `=>`, `==`) and the value, quoted (`"…"`, `'…'`, `` `…` ``, on one line) or bare. A
+/// bare value is taken only after `=` glued to the key (`.env`, INI) or after `: ` (YAML).
+fn assignment_at(
+    buf: &[u8],
+    p: usize,
+    anchor_len: usize,
+    suffixes: &[&str],
+) -> Option<(usize, usize)> {
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    // Key start (for the exclusions below) and end.
+    let mut ks = p;
+    while ks > 0 && p - ks < 64 && (ident(buf[ks - 1]) || buf[ks - 1] == b'.') {
+        ks -= 1;
+    }
+    let mut i = p + anchor_len;
+    let suffix_start = i;
+    while i < buf.len() && i - suffix_start <= 8 && ident(buf[i]) {
+        i += 1;
+    }
+    let suffix = &buf[suffix_start..i];
+    if !suffixes
+        .iter()
+        .any(|s| suffix.eq_ignore_ascii_case(s.as_bytes()))
+    {
+        return None;
+    }
+    let key = &buf[ks..i];
+    // A key inside a string literal must close it (`"password": …`, not `"Password: …"`).
+    let quoted_key = ks > 0 && matches!(buf[ks - 1], b'"' | b'\'' | b'`');
+    if quoted_key && buf.get(i) != Some(&buf[ks - 1]) {
+        return None;
+    }
+    const NOT_SECRET: &[&[u8]] = &[
+        b"hash",
+        b"label",
+        b"field",
+        b"hint",
+        b"policy",
+        b"prompt",
+        b"placeholder",
+        b"regex",
+        b"pattern",
+        b"length",
+        b"reset",
+        b"forgot",
+        b"change",
+        b"confirm",
+        b"url",
+        b"path",
+        b"file",
+        b"type",
+        b"name",
+        b"enable",
+        b"require",
+        b"expir",
+        b"mode",
+        b"format",
+        b"input",
+        b"message",
+        b"error",
+        b"title",
+        b"text",
+        b"public",
+        b"salt",
+        b"manager",
+        b"provider",
+        b"store",
+        b"count",
+        b"method",
+        b"header",
+        b"param",
+        b"env",
+    ];
+    if NOT_SECRET
+        .iter()
+        .any(|w| key.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)))
+    {
+        return None;
+    }
+    // A member of a connection string is reported by the connection-string rule.
+    let mut b = ks;
+    while b > 0 && (buf[b - 1] == b' ' || buf[b - 1] == b'\t') {
+        b -= 1;
+    }
+    if b > 0 && buf[b - 1] == b';' {
+        return None;
+    }
+    if i < buf.len() && matches!(buf[i], b'"' | b'\'' | b'`') {
+        i += 1;
+    }
+    let glued = i < buf.len() && buf[i] == b'=';
+    while i < buf.len() && (buf[i] == b' ' || buf[i] == b'\t') {
+        i += 1;
+    }
+    let op = buf.get(i..(i + 2).min(buf.len()))?;
+    let colon = op.first() == Some(&b':') && op.get(1) != Some(&b'=');
+    let op_len = match op {
+        [b':', b'='] | [b'=', b'>'] | [b'=', b'='] => 2,
+        [b'=', ..] | [b':', ..] => 1,
+        _ => return None,
+    };
+    i += op_len;
+    let after_op = i;
+    while i < buf.len() && (buf[i] == b' ' || buf[i] == b'\t') {
+        i += 1;
+    }
+    let q = *buf.get(i)?;
+    if matches!(q, b'"' | b'\'' | b'`') {
+        let s = i + 1;
+        let end = (s + 200).min(buf.len());
+        let close = buf[s..end].iter().position(|&c| c == q || c == b'\n')?;
+        if buf[s + close] != q {
+            return None;
+        }
+        // An escaped quote, or a literal that goes on (concatenation): not a plain value.
+        let e = s + close;
+        if e > s && buf[e - 1] == b'\\' {
+            return None;
+        }
+        if let Some(&next) = buf.get(e + 1)
+            && !matches!(
+                next,
+                b',' | b';' | b')' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'
+            )
+        {
+            return None;
+        }
+        return Some((s, e));
+    }
+    // Bare values: `KEY=value` or `key: value`.
+    if !(glued || (colon && after_op < buf.len() && buf[after_op] == b' ')) {
+        return None;
+    }
+    let s = i;
+    let mut e = s;
+    while e < buf.len()
+        && e - s <= 128
+        && !buf[e].is_ascii_whitespace()
+        && !matches!(buf[e], b'"' | b'\'' | b'`' | b';' | b',')
+    {
+        e += 1;
+    }
+    // The value ends the line (or a comment follows).
+    let mut k = e;
+    while k < buf.len() && (buf[k] == b' ' || buf[k] == b'\t') {
+        k += 1;
+    }
+    if k < buf.len() && !matches!(buf[k], b'\r' | b'\n' | b'#') {
+        return None;
+    }
+    (e > s).then_some((s, e))
 }
 
 /// Pushes the start of every AWS access key ID in `buf[from..to]` to `out`, in order.

@@ -76,6 +76,17 @@ pub(crate) enum Matcher {
     Email,
     /// An AWS access key ID paired with a secret access key.
     AwsCredentials,
+    /// A hard-coded secret assigned to a key: `password = "…"`, `"api_key": "…"`,
+    /// `DB_PASSWORD=…`. Anchors are fragments of key names; the key may carry a prefix
+    /// (`db_password`) and one of the `suffixes` (`secret_key`). Only the value is reported,
+    /// and only when the validator accepts it (placeholders, variables and words are not).
+    /// `strict`: the value must also look random (keys such as `secret` or `token` often hold
+    /// names rather than secrets).
+    Assignment {
+        anchors: &'static [&'static str],
+        suffixes: &'static [&'static str],
+        strict: bool,
+    },
     /// A regex run in `[anchor - back, anchor + fwd]` wherever an anchor literal occurs. When
     /// the regex has a capture group, group 1 is the secret that validators and allow lists see.
     Regex {
@@ -1074,6 +1085,65 @@ static MANAGED: &[ManagedIdentifier] = &[
                 pattern: r"(?i:server|data source|host|hostname|uid|user id|user|username|database)\s*=[^;\x22'\r\n]{1,100};(?:[^;\x22'\r\n]{0,100};){0,6}\s*(?i:password|pwd)\s*=\s*([^;\x22'\s<>]{3,64})",
                 back: 400,
                 fwd: 80,
+            },
+        )
+    },
+    ManagedIdentifier {
+        examples: &[
+            "password = \"Pass123!@#\"",
+            "\"password\": \"x7Gq!2pLm\",",
+            "DB_PASSWORD=Xk29pLmq7v\n",
+            "my_password := \"super$ecret\"",
+            "spring.datasource.password: Vr4!kq9Lz\n",
+            "REACT_APP_AUTH_PASSWORD=whiteduke    # some comment",
+        ],
+        negative_examples: &[
+            "password = \"changeme\"",
+            "password = \"${DB_PASSWORD}\"",
+            "password: <password>",
+            "password = \"xxxxxxxx\"",
+            "password = \"********\"",
+            "password = \"test1234\"",
+            "usernameLabel:\"Username or email:\",passwordLabel:\"Password:\"",
+            "password = os.environ[\"DB_PASSWORD\"]",
+            "password = super$ecret\n",
+            "Password: see the vault entry for this host",
+            "password = \"123\"",
+            "this.addPassword = \"#add-password\";",
+            "export PGPASSWORD=\"$gdcapi_db_password\"",
+        ],
+        ..id(
+            "HARDCODED_PASSWORD",
+            Credentials,
+            Matcher::Assignment {
+                anchors: &["assword", "ASSWORD", "asswd", "ASSWD", "pwd", "PWD", "Pwd"],
+                suffixes: &["", "s", "1", "2", "_1", "_2"],
+                strict: false,
+            },
+        )
+    },
+    ManagedIdentifier {
+        examples: &[
+            "    private static String CLIENT_SECRET = \"6fb1cff7690db9ac066cadbbde8e3c078efdabcf\";",
+            "API_KEY = \"951bc382db9abad29c68634761dd6e19\"",
+            "jwt:\n  secret: \"acb1ca5bc8d7fb2ef9f890f1be16d964\" #some comment\n",
+        ],
+        negative_examples: &[
+            "secret: my-app-secret-name",
+            "client_secret = \"your-client-secret\"",
+            "API_KEY = \"<api key>\"",
+            "secretName: db-credentials-2024",
+        ],
+        ..id(
+            "HARDCODED_SECRET",
+            Credentials,
+            Matcher::Assignment {
+                anchors: &[
+                    "ecret", "ECRET", "api_key", "apikey", "API_KEY", "APIKEY", "ApiKey", "apiKey",
+                    "api-key",
+                ],
+                suffixes: &["", "s", "_key", "key", "-key"],
+                strict: true,
             },
         )
     },

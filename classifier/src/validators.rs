@@ -571,6 +571,119 @@ pub(crate) fn has_placeholder(s: &[u8]) -> bool {
     false
 }
 
+/// Returns whether an assigned value looks like a real secret rather than a placeholder, a
+/// variable, an expression or a word. `strict` also requires a random-looking token.
+pub(crate) fn secret_value(v: &[u8], strict: bool) -> bool {
+    if !(6..=128).contains(&v.len()) {
+        return false;
+    }
+    if matches!(
+        v[0],
+        b'$' | b'%'
+            | b'{'
+            | b'<'
+            | b'#'
+            | b'@'
+            | b'&'
+            | b'('
+            | b'['
+            | b'/'
+            | b'.'
+            | b'\\'
+            | b'+'
+            | b','
+    ) {
+        return false;
+    }
+    if v.iter().filter(|&&b| b == b' ').count() >= 2 || v.iter().any(|&b| b < 0x20) {
+        return false;
+    }
+    const NOT_SECRETS: &[&[u8]] = &[
+        b"${",
+        b"{{",
+        b"}}",
+        b"<",
+        b">",
+        b"%s",
+        b"%(",
+        b"()",
+        b"password",
+        b"passwd",
+        b"secret",
+        b"changeme",
+        b"change_me",
+        b"change-me",
+        b"example",
+        b"sample",
+        b"placeholder",
+        b"your",
+        b"dummy",
+        b"redacted",
+        b"xxxx",
+        b"****",
+        b"....",
+        b"test",
+        b"fake",
+        b"todo",
+        b"tbd",
+        b"null",
+        b"none",
+        b"undefined",
+        b"not-set",
+        b"not_set",
+        b"notset",
+        b"empty",
+        b"default",
+        b"process.env",
+        b"environ",
+        b"getenv",
+        b"://",
+        b"insert",
+        b"enter",
+        b"replace",
+        b"abc123",
+        b"abcdefgh",
+        b"123456",
+        b"qwerty",
+        b"letmein",
+        b"admin",
+        b"token",
+        b"string",
+    ];
+    if NOT_SECRETS
+        .iter()
+        .any(|w| v.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)))
+    {
+        return false;
+    }
+    // A dotted or called reference (`config.db.pass`, `os.Getenv`), a boolean or a number.
+    let letters = v.iter().filter(|b| b.is_ascii_alphabetic()).count();
+    let digits = v.iter().filter(|b| b.is_ascii_digit()).count();
+    let symbols = v.len() - letters - digits;
+    if v.iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        && v.contains(&b'.')
+        && letters > 0
+    {
+        return false;
+    }
+    if letters == 0 || v.iter().all(|&b| b.is_ascii_uppercase() || b == b'_') {
+        return false; // numbers, and CONSTANT_NAMES
+    }
+    let mut run = 1;
+    for w in v.windows(2) {
+        run = if w[0] == w[1] { run + 1 } else { 1 };
+        if run >= 4 {
+            return false;
+        }
+    }
+    if strict {
+        return v.len() >= 12 && digits > 0 && looks_random(v);
+    }
+    // A lower-case word alone is a weak signal; keep it when long.
+    digits + symbols > 0 || v.len() >= 8
+}
+
 /// Returns true if a token looks random rather than a placeholder: no placeholder word, no
 /// long run of one character, and enough entropy.
 pub(crate) fn looks_random(s: &[u8]) -> bool {
