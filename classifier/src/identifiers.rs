@@ -1116,7 +1116,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "HARDCODED_PASSWORD",
             Credentials,
             Matcher::Assignment {
-                anchors: &["assword", "ASSWORD", "asswd", "ASSWD", "pwd", "PWD", "Pwd"],
+                anchors: &["assword", "ASSWORD", "pwd", "PWD", "Pwd"],
                 suffixes: &["", "s", "1", "2", "_1", "_2"],
                 strict: false,
             },
@@ -1138,10 +1138,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "HARDCODED_SECRET",
             Credentials,
             Matcher::Assignment {
-                anchors: &[
-                    "ecret", "ECRET", "api_key", "apikey", "API_KEY", "APIKEY", "ApiKey", "apiKey",
-                    "api-key",
-                ],
+                anchors: &["ecret", "ECRET", "api_key", "API_KEY", "apiKey", "ApiKey"],
                 suffixes: &["", "s", "_key", "key", "-key"],
                 strict: true,
             },
