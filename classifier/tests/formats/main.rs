@@ -5,6 +5,7 @@ mod archives;
 mod compression;
 mod documents;
 mod limits;
+mod regressions;
 
 use trawl_classifier::{Engine, FileResult, Limits};
 

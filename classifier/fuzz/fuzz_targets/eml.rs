@@ -1,0 +1,6 @@
+//! Fuzz target: EML.
+#![no_main]
+
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run("a.eml", b"", data));

@@ -1,0 +1,6 @@
+//! Fuzz target: XLSX.
+#![no_main]
+
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run("a.xlsx", b"PK\x03\x04", data));
