@@ -326,9 +326,8 @@ impl<'a> Session<'a> {
         let kind = sniff::sniff(name, &prefix);
         let mut acc = Accumulator::new(self.compiled);
         let default_reason = match kind {
-            Kind::Pdf | Kind::Parquet | Kind::Avro | Kind::Eml(_) | Kind::Zip(Some(_)) => {
-                limits::UNPARSABLE
-            }
+            Kind::Eml(_) | Kind::Zip(Some(_)) => limits::UNPARSABLE,
+            Kind::Pdf | Kind::Parquet | Kind::Avro => limits::UNSUPPORTED,
             _ => limits::MALFORMED,
         };
         let num_records_before = out.len();
