@@ -643,17 +643,27 @@ fn put_object(
 ) -> Result<HttpResponse, AwsError> {
     let object = object_from_request(request, key)?;
     let mut state = local.write();
-    let owner = owned_bucket(&state, principal, bucket)?.owner.clone();
-    if object
-        .server_side_encryption
-        .as_deref()
-        .is_some_and(|sse| sse.starts_with("aws:kms"))
-    {
-        let arn = kms_key_arn(object.kms_key_id.as_deref(), &owner);
+    let entry = owned_bucket(&state, principal, bucket)?;
+    // The encryption the object will get: its own headers, else the bucket default.
+    let (sse_opt, kms_key_opt) = match (&object.server_side_encryption, &entry.encryption) {
+        (None, Some(default)) if object.sse_customer_algorithm.is_none() => (
+            Some(default.sse_algorithm.as_str()),
+            object
+                .kms_key_id
+                .as_deref()
+                .or(default.kms_key_id.as_deref()),
+        ),
+        _ => (
+            object.server_side_encryption.as_deref(),
+            object.kms_key_id.as_deref(),
+        ),
+    };
+    if sse_opt.is_some_and(|sse| sse.starts_with("aws:kms")) {
+        let arn = kms_key_arn(kms_key_opt, &entry.owner);
         check_kms_key(&state, principal, &arn, "kms:GenerateDataKey")?;
     }
     state.put_object(bucket, object)?;
-    let stored = owned_bucket_mut(&mut state, principal, bucket)?
+    let stored = owned_bucket(&state, principal, bucket)?
         .objects
         .get(key)
         .expect("the object just stored should be there");

@@ -482,6 +482,69 @@ mod tests {
     }
 
     #[test]
+    fn sessions_need_their_token_and_expire() {
+        use crate::state::Credential;
+
+        let mut state = State::default();
+        let session = |expires_at| Credential {
+            secret_access_key: "s".into(),
+            principal: Principal {
+                account_id: "222222222222".into(),
+                kind: PrincipalKind::Session {
+                    role_name: "Role".into(),
+                    session_name: "trawl".into(),
+                    session_token: "token-1".into(),
+                    expires_at,
+                    role_id: "AROAEXAMPLE".into(),
+                },
+            },
+        };
+        let now = SystemTime::now();
+        let hour = std::time::Duration::from_secs(3600);
+        state
+            .credentials
+            .insert("ASIALIVE".into(), session(now + hour));
+        state
+            .credentials
+            .insert("ASIAOLD".into(), session(now - hour));
+        let signed = |akid: &str, token_opt: Option<&str>| {
+            let authorization =
+                format!("AWS4-HMAC-SHA256 Credential={akid}/20250101/us-east-1/s3/aws4_request");
+            let mut headers = vec![("authorization", authorization.as_str())];
+            if let Some(token) = token_opt {
+                headers.push(("x-amz-security-token", token));
+            }
+            context(&headers, &[])
+        };
+        let principal = authenticate(&state, &signed("ASIALIVE", Some("token-1"))).unwrap();
+        assert_eq!(principal.account_id, "222222222222");
+        assert_eq!(
+            principal.arn(),
+            "arn:aws:sts::222222222222:assumed-role/Role/trawl"
+        );
+        assert_eq!(
+            authenticate(&state, &signed("ASIALIVE", None)).unwrap_err(),
+            AuthFailure::InvalidToken
+        );
+        assert_eq!(
+            authenticate(&state, &signed("ASIALIVE", Some("token-2"))).unwrap_err(),
+            AuthFailure::InvalidToken
+        );
+        assert_eq!(
+            authenticate(&state, &signed("ASIAOLD", Some("token-1"))).unwrap_err(),
+            AuthFailure::ExpiredToken
+        );
+        assert_eq!(
+            authenticate(&state, &signed("AKIANOBODY", None)).unwrap_err(),
+            AuthFailure::UnknownAccessKey
+        );
+        assert_eq!(
+            authenticate(&state, &context(&[], &[])).unwrap_err(),
+            AuthFailure::Anonymous
+        );
+    }
+
+    #[test]
     fn aws_chunked_payloads_are_unframed() {
         let framed = b"5;chunk-signature=abc\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n";
         assert_eq!(decode_aws_chunked(framed).unwrap(), "hello world");

@@ -396,3 +396,111 @@ fn md5_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[tokio::test]
+async fn streamed_uploads_and_awkward_keys_round_trip() {
+    let fixture = Fixture::start().await;
+    let s3 = fixture.s3_master();
+    s3.create_bucket().bucket("awkward").send().await.unwrap();
+
+    // A body streamed from a file (length known, content not in memory) of several MiB.
+    let body: Vec<u8> = (0..5 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &body).unwrap();
+    let stream = aws_sdk_s3::primitives::ByteStream::from_path(file.path())
+        .await
+        .unwrap();
+    let keys = [
+        "big.bin",
+        "üñí cødé/a&b<c>.txt",
+        "plus+and%percent",
+        "/leading-slash",
+    ];
+    s3.put_object()
+        .bucket("awkward")
+        .key(keys[0])
+        .body(stream)
+        .send()
+        .await
+        .expect("a streamed PutObject should succeed");
+    for key in &keys[1..] {
+        s3.put_object()
+            .bucket("awkward")
+            .key(*key)
+            .body(key.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutObject {key:?}: {e:?}"));
+    }
+    let got = s3
+        .get_object()
+        .bucket("awkward")
+        .key("big.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_length(), Some(body.len() as i64));
+    assert_eq!(
+        got.e_tag(),
+        Some(format!("\"{}\"", md5_hex(&body)).as_str())
+    );
+    assert!(got.body.collect().await.unwrap().into_bytes() == body);
+
+    let listed = s3.list_objects_v2().bucket("awkward").send().await.unwrap();
+    let mut listed_keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let mut expected = keys.to_vec();
+    expected.sort();
+    listed_keys.sort();
+    assert_eq!(listed_keys, expected);
+    for key in &keys[1..] {
+        let got = s3
+            .get_object()
+            .bucket("awkward")
+            .key(*key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            &got.body.collect().await.unwrap().into_bytes()[..],
+            key.as_bytes()
+        );
+    }
+
+    // encoding-type=url percent-encodes keys in the listing.
+    let encoded = s3
+        .list_objects_v2()
+        .bucket("awkward")
+        .prefix("plus")
+        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(encoded.contents()[0].key(), Some("plus%2Band%25percent"));
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_server() {
+    let local = trawl_s3_local::LocalS3::new();
+    let (url, handle) = local.serve_local().await.unwrap();
+    assert_eq!(handle.url(), url);
+    let addr = handle.local_addr();
+    tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the server accepts connections");
+    handle.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+
+    // Dropping the handle stops it too.
+    let (_, handle) = local.serve_local().await.unwrap();
+    let addr = handle.local_addr();
+    drop(handle);
+    let mut refused = false;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "the listener closes after the handle is dropped");
+}
