@@ -8,9 +8,14 @@
 
 use std::time::{Duration, Instant};
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use trawl_proto::Message as _;
+use trawl_proto::v1::ClassifyTask;
 
 /// Deliveries of one task before it is dead-lettered.
 pub const DEFAULT_DELIVERY_LIMIT: i64 = 5;
@@ -201,4 +206,315 @@ pub fn delivery_count(properties: &lapin::BasicProperties) -> i64 {
             _ => None,
         })
         .unwrap_or(0)
+}
+
+/// The RabbitMQ task queue: publishes on a channel in confirm mode with a bounded confirm
+/// window; each consumer gets its own channel with `basic.qos(prefetch)`.
+#[derive(Clone)]
+pub struct RabbitQueue {
+    connection: std::sync::Arc<Connection>,
+    channel: Channel,
+    topology: Topology,
+    confirm_window: usize,
+}
+
+impl RabbitQueue {
+    /// Connects (retrying until `timeout`), declares the topology and enables confirms.
+    pub async fn connect(
+        url: &str,
+        name: &str,
+        timeout: Duration,
+        topology: Topology,
+        confirm_window: usize,
+    ) -> Result<Self, AmqpError> {
+        let connection = connect(url, name, timeout).await?;
+        let protocol = |operation| move |source| AmqpError::Protocol { operation, source };
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(protocol("open channel"))?;
+        topology.declare(&channel).await?;
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await
+            .map_err(protocol("confirm select"))?;
+        Ok(Self {
+            connection: std::sync::Arc::new(connection),
+            channel,
+            topology,
+            confirm_window: confirm_window.max(1),
+        })
+    }
+
+    /// Returns the topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Returns the publishing channel (tests and tools).
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// Closes the channel and the connection.
+    pub async fn close(&self) {
+        let _ = self.channel.close(200, "closing".into()).await;
+        let _ = self.connection.close(200, "closing".into()).await;
+    }
+}
+
+impl crate::queue::TaskQueue for RabbitQueue {
+    type Consumer = RabbitConsumer;
+
+    /// Publishes tasks, persistent, and waits until the broker confirms every one; at most
+    /// `confirm_window` tasks await a confirm at once. Refused tasks are published again.
+    async fn publish(
+        &self,
+        job_id: &str,
+        tasks: &[ClassifyTask],
+    ) -> Result<(), crate::queue::QueueError> {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        let params = crate::retry::RetryParams {
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            max_attempts: 8,
+        };
+        let mut todo: Vec<&ClassifyTask> = tasks.iter().collect();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut refused: Vec<&ClassifyTask> = Vec::new();
+            let mut in_flight: FuturesUnordered<
+                futures::future::BoxFuture<'_, (&ClassifyTask, bool)>,
+            > = FuturesUnordered::new();
+            let mut publish_error = None;
+            for (index, task) in todo.iter().copied().enumerate() {
+                while in_flight.len() >= self.confirm_window {
+                    if let Some((task, ok)) = in_flight.next().await
+                        && !ok
+                    {
+                        refused.push(task);
+                    }
+                }
+                let properties = BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/x-protobuf".into())
+                    .with_message_id(format!("{}:{}", task.job_id, task.seq).into());
+                match self
+                    .channel
+                    .basic_publish(
+                        "".into(),
+                        self.topology.tasks.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &task.encode_to_vec(),
+                        properties,
+                    )
+                    .await
+                {
+                    Ok(confirm) => in_flight.push(Box::pin(async move {
+                        let ok = matches!(confirm.await, Ok(c) if c.is_ack());
+                        (task, ok)
+                    })),
+                    Err(error) => {
+                        // This task and every one after it were not sent.
+                        refused.extend(todo[index..].iter().copied());
+                        publish_error = Some(error);
+                        break;
+                    }
+                }
+            }
+            while let Some((task, ok)) = in_flight.next().await {
+                if !ok {
+                    refused.push(task);
+                }
+            }
+            if refused.is_empty() {
+                return Ok(());
+            }
+            if attempt >= params.max_attempts {
+                return Err(crate::queue::QueueError::Refused {
+                    job_id: job_id.to_string(),
+                    refused: refused.len(),
+                });
+            }
+            tracing::warn!(job_id, refused = refused.len(), attempt, error = ?publish_error.as_ref().map(ToString::to_string), "tasks not confirmed, publishing again");
+            tokio::time::sleep(params.delay(attempt)).await;
+            if let Some(error) = publish_error {
+                // With auto-recovery on, wait until lapin has reconnected before publishing again.
+                let _ = self.channel.wait_for_recovery(error).await;
+            }
+            todo = refused;
+        }
+    }
+
+    async fn consumer(
+        &self,
+        name: &str,
+        prefetch: u16,
+    ) -> Result<RabbitConsumer, crate::queue::QueueError> {
+        let protocol = |operation| move |source| AmqpError::Protocol { operation, source };
+        let channel = self
+            .connection
+            .create_channel()
+            .await
+            .map_err(protocol("open channel"))?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .map_err(protocol("basic.qos"))?;
+        let tasks_tag = format!("{name}-tasks");
+        let dead_tag = format!("{name}-dead");
+        let tasks = channel
+            .basic_consume(
+                self.topology.tasks.as_str().into(),
+                tasks_tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(protocol("basic.consume"))?;
+        let dead = channel
+            .basic_consume(
+                self.topology.dead.as_str().into(),
+                dead_tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(protocol("basic.consume"))?;
+        Ok(RabbitConsumer {
+            channel,
+            tasks,
+            dead,
+            tags: vec![tasks_tag, dead_tag],
+            parked: self.topology.parked.clone(),
+            stopped: false,
+        })
+    }
+}
+
+/// A consumer of the task and dead-letter queues on its own channel.
+pub struct RabbitConsumer {
+    channel: Channel,
+    tasks: lapin::Consumer,
+    dead: lapin::Consumer,
+    tags: Vec<String>,
+    parked: String,
+    stopped: bool,
+}
+
+impl crate::queue::TaskConsumer for RabbitConsumer {
+    type Delivery = RabbitDelivery;
+
+    async fn next(&mut self) -> Option<crate::queue::Incoming<RabbitDelivery>> {
+        use crate::queue::Incoming;
+        use futures::StreamExt;
+        loop {
+            if self.stopped {
+                return None;
+            }
+            let (dead, next) = tokio::select! {
+                next = self.tasks.next() => (false, next),
+                next = self.dead.next() => (true, next),
+            };
+            match next {
+                Some(Ok(delivery)) => {
+                    let delivery = RabbitDelivery {
+                        delivery,
+                        channel: self.channel.clone(),
+                        parked: self.parked.clone(),
+                    };
+                    return Some(if dead {
+                        Incoming::Dead(delivery)
+                    } else {
+                        Incoming::Task(delivery)
+                    });
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(error = %error, "consumer error; waiting for recovery");
+                    if self.channel.wait_for_recovery(error).await.is_err() {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                None => return None,
+            }
+        }
+    }
+
+    async fn stop(&mut self) {
+        self.stopped = true;
+        for tag in &self.tags {
+            if let Err(error) = self
+                .channel
+                .basic_cancel(
+                    tag.as_str().into(),
+                    lapin::options::BasicCancelOptions::default(),
+                )
+                .await
+            {
+                tracing::warn!(error = %error, "cannot cancel consumer");
+            }
+        }
+    }
+}
+
+/// A RabbitMQ delivery.
+pub struct RabbitDelivery {
+    delivery: lapin::message::Delivery,
+    channel: Channel,
+    parked: String,
+}
+
+impl crate::queue::Delivery for RabbitDelivery {
+    fn data(&self) -> &[u8] {
+        &self.delivery.data
+    }
+
+    async fn ack(&self) {
+        // After a reconnect the delivery tag is stale: lapin answers Ok(false) and the broker
+        // redelivers; the ledger makes that harmless.
+        match self
+            .delivery
+            .ack(lapin::options::BasicAckOptions::default())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!("ack after reconnect ignored; the task will be redelivered")
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "ack failed; the task will be redelivered")
+            }
+        }
+    }
+
+    async fn retry(&self) {
+        let options = lapin::options::BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        if let Err(error) = self.delivery.nack(options).await {
+            tracing::warn!(error = %error, "nack failed; the task will be redelivered");
+        }
+    }
+
+    async fn park(&self) {
+        let published = self
+            .channel
+            .basic_publish(
+                "".into(),
+                self.parked.as_str().into(),
+                BasicPublishOptions::default(),
+                &self.delivery.data,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await;
+        match published {
+            Ok(_) => self.ack().await,
+            Err(error) => {
+                tracing::error!(error = %error, "cannot park message; it goes back to the queue");
+                self.retry().await;
+            }
+        }
+    }
 }

@@ -36,6 +36,9 @@ pub struct ServiceConfig {
     pub s3_force_path_style: bool,
     /// How long to keep trying to reach RabbitMQ or Redis at start-up (`TRAWL_CONNECT_TIMEOUT_SECS`).
     pub connect_timeout_secs: u64,
+    /// Whether a broker or Redis is configured (`TRAWL_AMQP_URL` or `TRAWL_REDIS_URL` set): the
+    /// CLI then talks to the distributed deployment; otherwise it runs Trawl embedded.
+    pub distributed: bool,
     /// Fixed credentials for a local S3-compatible endpoint (the demo); `None` uses the AWS
     /// default credentials chain. Never read from the environment.
     pub static_credentials: Option<(String, String)>,
@@ -61,6 +64,7 @@ impl ServiceConfig {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
+        let distributed = get("TRAWL_AMQP_URL").is_some() || get("TRAWL_REDIS_URL").is_some();
         let amqp_url = get("TRAWL_AMQP_URL").unwrap_or_else(|| DEFAULT_AMQP_URL.into());
         if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
             return Err(ConfigError::Invalid {
@@ -101,6 +105,7 @@ impl ServiceConfig {
             aws_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             s3_force_path_style,
             connect_timeout_secs,
+            distributed,
             static_credentials: None,
         })
     }
@@ -134,6 +139,12 @@ mod tests {
         assert_eq!(config.amqp_url, DEFAULT_AMQP_URL);
         assert_eq!(config.redis_url, DEFAULT_REDIS_URL);
         assert!(!config.s3_force_path_style);
+        assert!(!config.distributed);
+        assert!(
+            ServiceConfig::from_env_map(&env(&[("TRAWL_REDIS_URL", "redis://h:1/")]))
+                .unwrap()
+                .distributed
+        );
         assert_eq!(config.aws_region, None);
         let config =
             ServiceConfig::from_env_map(&env(&[("AWS_DEFAULT_REGION", "eu-west-1")])).unwrap();

@@ -8,7 +8,8 @@
 //! - [`aws`]: S3 clients per account: the master through the default credentials chain, members
 //!   through STS AssumeRole with an external ID, cached and refreshed.
 //! - [`s3_error`]: the one place where S3 SDK errors are translated into retry decisions.
-//! - [`amqp`]: RabbitMQ topology (durable quorum task queue, delivery limit, dead-letter queue).
+//! - [`queue`]: the task queue trait, with an in-process implementation; [`amqp`] is the
+//!   RabbitMQ one (durable quorum task queue, delivery limit, dead-letter queue, confirms).
 //! - [`store`]: the Redis data model: job state, counters, the idempotency ledger and the result
 //!   stream, with the Lua scripts that keep them consistent.
 //! - [`retry`]: jittered exponential backoff used for every transient failure.
@@ -18,6 +19,8 @@ pub mod amqp;
 pub mod aws;
 pub mod config;
 pub mod job;
+pub mod memstore;
+pub mod queue;
 pub mod retry;
 pub mod s3_error;
 pub mod store;

@@ -26,6 +26,7 @@
 //! recording of the same task changes nothing.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -329,9 +330,135 @@ impl Counters {
     }
 }
 
-/// Handle on the Redis store. Cheap to clone; reconnects on its own.
+/// Job state, counters, the idempotency ledger and the result stream, with the semantics the
+/// module docs describe. [`RedisStore`] is the distributed implementation; [`MemoryStore`] the
+/// embedded one (in-process, persisted to a file). Each method is one atomic step.
+pub trait JobStore: Clone + Send + Sync + 'static {
+    /// Creates a job in CREATED state and queues it for a coordinator.
+    fn create_job(
+        &self,
+        id: &str,
+        name: &str,
+        spec_json: &str,
+        plan_json: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Waits up to `timeout` for a submitted job and claims it.
+    fn claim_pending(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Puts a claimed job back at the head of the pending list.
+    fn requeue_pending(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Takes or renews the coordinator lease for `holder`; returns whether it holds it.
+    fn hold_coordinator_lease(
+        &self,
+        holder: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Gives up the coordinator lease if `holder` holds it.
+    fn release_coordinator_lease(
+        &self,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Returns whether some coordinator currently holds the lease.
+    fn coordinator_alive(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Moves a job to `status` if it is in one of `from`; returns whether it moved.
+    fn transition(
+        &self,
+        id: &str,
+        status: JobStatus,
+        from: &[JobStatus],
+        error: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Returns the job's state.
+    fn job(&self, id: &str) -> impl Future<Output = Result<JobInfo, StoreError>> + Send;
+    /// Returns a job's status alone (`None` if there is no such job).
+    fn job_status(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<JobStatus>, StoreError>> + Send;
+    /// Returns the most recent jobs, newest first.
+    fn list_jobs(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<JobInfo>, StoreError>> + Send;
+    /// Returns every counter of a job.
+    fn stats(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, i64>, StoreError>> + Send;
+    /// Allocates sequence numbers for a listed page of `n` objects starting after `page_after`
+    /// (or returns those allocated before a restart) and counts them as dispatched.
+    fn allocate_page(
+        &self,
+        id: &str,
+        cursor_field: &str,
+        page_after: &str,
+        n: u64,
+        counters: &Counters,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Records that every task of the pending page is confirmed on the queue.
+    fn confirm_page(
+        &self,
+        id: &str,
+        cursor_field: &str,
+        last_key: &str,
+        done: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Returns the listing checkpoint of one (bucket, prefix).
+    fn cursor(
+        &self,
+        id: &str,
+        cursor_field: &str,
+    ) -> impl Future<Output = Result<Cursor, StoreError>> + Send;
+    /// Marks the job's listing finished; completes the job when every result is already in.
+    fn finish_listing(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Returns whether the result of task `seq` is already recorded.
+    fn is_recorded(
+        &self,
+        id: &str,
+        seq: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Remembers the last transient error of a task still being retried.
+    fn set_last_error(
+        &self,
+        id: &str,
+        seq: u64,
+        error: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Returns the last transient error of a task.
+    fn last_error(
+        &self,
+        id: &str,
+        seq: u64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Records one task's result and counters atomically and idempotently.
+    fn record_result(
+        &self,
+        id: &str,
+        seq: u64,
+        payload: &[u8],
+        counters: &Counters,
+    ) -> impl Future<Output = Result<RecordOutcome, StoreError>> + Send;
+    /// Reads up to `count` result records after stream ID `after` ("0" for the start).
+    fn results(
+        &self,
+        id: &str,
+        after: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<(String, trawl_proto::v1::ObjectResult)>, StoreError>> + Send;
+    /// Returns IDs of jobs in `status`, oldest first.
+    fn jobs_in_status(
+        &self,
+        status: JobStatus,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}
+
+pub use crate::memstore::MemoryStore;
+
+/// The Redis implementation of [`JobStore`]. Cheap to clone; reconnects on its own.
 #[derive(Clone)]
-pub struct Store {
+pub struct RedisStore {
     conn: ConnectionManager,
     pending_key: String,
     lease_key: String,
@@ -341,13 +468,13 @@ pub struct Store {
     set_status: Script,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
+        f.debug_struct("RedisStore").finish_non_exhaustive()
     }
 }
 
-impl Store {
+impl RedisStore {
     /// Connects to Redis, retrying until `timeout`; the error names the URL (password redacted).
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, StoreError> {
         let unreachable = |started: Instant, message: String| StoreError::Unreachable {
@@ -408,9 +535,11 @@ impl Store {
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
+}
 
+impl JobStore for RedisStore {
     /// Creates a job in CREATED state and queues it for a coordinator.
-    pub async fn create_job(
+    async fn create_job(
         &self,
         id: &str,
         name: &str,
@@ -451,7 +580,7 @@ impl Store {
     ///
     /// Polls with RPOP rather than BRPOP: a blocking command would stall every other command
     /// multiplexed on this connection for its whole timeout.
-    pub async fn claim_pending(&self, timeout: Duration) -> Result<Option<String>, StoreError> {
+    async fn claim_pending(&self, timeout: Duration) -> Result<Option<String>, StoreError> {
         let deadline = Instant::now() + timeout;
         let mut conn = self.conn.clone();
         loop {
@@ -467,7 +596,7 @@ impl Store {
     }
 
     /// Puts a claimed job back at the head of the pending list (a coordinator shutting down).
-    pub async fn requeue_pending(&self, id: &str) -> Result<(), StoreError> {
+    async fn requeue_pending(&self, id: &str) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         conn.rpush::<_, _, ()>(&self.pending_key, id)
             .await
@@ -475,7 +604,7 @@ impl Store {
     }
 
     /// Takes or renews the coordinator lease for `holder`; returns whether it holds it.
-    pub async fn hold_coordinator_lease(
+    async fn hold_coordinator_lease(
         &self,
         holder: &str,
         ttl: Duration,
@@ -499,7 +628,7 @@ impl Store {
     }
 
     /// Gives up the coordinator lease if `holder` holds it, so a standby takes over at once.
-    pub async fn release_coordinator_lease(&self, holder: &str) -> Result<(), StoreError> {
+    async fn release_coordinator_lease(&self, holder: &str) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         Script::new(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0",
@@ -513,7 +642,7 @@ impl Store {
     }
 
     /// Returns whether some coordinator currently holds the lease.
-    pub async fn coordinator_alive(&self) -> Result<bool, StoreError> {
+    async fn coordinator_alive(&self) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         conn.exists(&self.lease_key)
             .await
@@ -521,7 +650,7 @@ impl Store {
     }
 
     /// Moves a job to `status` if it is in one of `from`; returns whether it moved.
-    pub async fn transition(
+    async fn transition(
         &self,
         id: &str,
         status: JobStatus,
@@ -549,7 +678,7 @@ impl Store {
     }
 
     /// Returns the job's state.
-    pub async fn job(&self, id: &str) -> Result<JobInfo, StoreError> {
+    async fn job(&self, id: &str) -> Result<JobInfo, StoreError> {
         let keys = JobKeys::new(id);
         let mut conn = self.conn.clone();
         let fields: BTreeMap<String, String> =
@@ -584,7 +713,7 @@ impl Store {
     }
 
     /// Returns a job's status alone (cheap; workers poll it to drop cancelled jobs' tasks).
-    pub async fn job_status(&self, id: &str) -> Result<Option<JobStatus>, StoreError> {
+    async fn job_status(&self, id: &str) -> Result<Option<JobStatus>, StoreError> {
         let keys = JobKeys::new(id);
         let mut conn = self.conn.clone();
         let status: Option<String> = conn
@@ -595,7 +724,7 @@ impl Store {
     }
 
     /// Returns the most recent jobs, newest first.
-    pub async fn list_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StoreError> {
+    async fn list_jobs(&self, limit: usize) -> Result<Vec<JobInfo>, StoreError> {
         let mut conn = self.conn.clone();
         let ids: Vec<String> = conn
             .zrevrange(JOBS_KEY, 0, limit.saturating_sub(1) as isize)
@@ -613,7 +742,7 @@ impl Store {
     }
 
     /// Returns every counter of a job.
-    pub async fn stats(&self, id: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+    async fn stats(&self, id: &str) -> Result<BTreeMap<String, i64>, StoreError> {
         let keys = JobKeys::new(id);
         let mut conn = self.conn.clone();
         conn.hgetall(&keys.stats)
@@ -623,7 +752,7 @@ impl Store {
 
     /// Allocates sequence numbers for a listed page of `n` objects starting after `page_after`
     /// (or returns the ones allocated before a restart) and counts them as dispatched.
-    pub async fn allocate_page(
+    async fn allocate_page(
         &self,
         id: &str,
         cursor_field: &str,
@@ -650,7 +779,7 @@ impl Store {
     }
 
     /// Records that every task of the pending page is confirmed on the queue.
-    pub async fn confirm_page(
+    async fn confirm_page(
         &self,
         id: &str,
         cursor_field: &str,
@@ -682,7 +811,7 @@ impl Store {
     }
 
     /// Returns the listing checkpoint of one (bucket, prefix).
-    pub async fn cursor(&self, id: &str, cursor_field: &str) -> Result<Cursor, StoreError> {
+    async fn cursor(&self, id: &str, cursor_field: &str) -> Result<Cursor, StoreError> {
         let keys = JobKeys::new(id);
         let mut conn = self.conn.clone();
         let values: Vec<Option<String>> = redis::cmd("HMGET")
@@ -711,7 +840,7 @@ impl Store {
     }
 
     /// Marks the job's listing finished; completes the job when every result is already in.
-    pub async fn finish_listing(&self, id: &str) -> Result<bool, StoreError> {
+    async fn finish_listing(&self, id: &str) -> Result<bool, StoreError> {
         let keys = JobKeys::new(id);
         let mut conn = self.conn.clone();
         let completed: i64 = self
@@ -725,7 +854,7 @@ impl Store {
     }
 
     /// Returns whether the result of task `seq` is already recorded.
-    pub async fn is_recorded(&self, id: &str, seq: u64) -> Result<bool, StoreError> {
+    async fn is_recorded(&self, id: &str, seq: u64) -> Result<bool, StoreError> {
         let keys = JobKeys::new(id);
         let mut conn = self.conn.clone();
         conn.getbit(&keys.ledger, seq as usize)
@@ -734,7 +863,7 @@ impl Store {
     }
 
     /// Remembers the last transient error of a task still being retried.
-    pub async fn set_last_error(&self, id: &str, seq: u64, error: &str) -> Result<(), StoreError> {
+    async fn set_last_error(&self, id: &str, seq: u64, error: &str) -> Result<(), StoreError> {
         let keys = JobKeys::new(id);
         let mut conn = self.conn.clone();
         conn.hset::<_, _, _, ()>(&keys.lasterr, seq, error)
@@ -743,7 +872,7 @@ impl Store {
     }
 
     /// Returns the last transient error of a task.
-    pub async fn last_error(&self, id: &str, seq: u64) -> Result<Option<String>, StoreError> {
+    async fn last_error(&self, id: &str, seq: u64) -> Result<Option<String>, StoreError> {
         let keys = JobKeys::new(id);
         let mut conn = self.conn.clone();
         conn.hget(&keys.lasterr, seq)
@@ -752,7 +881,7 @@ impl Store {
     }
 
     /// Records one task's result and counters atomically and idempotently.
-    pub async fn record_result(
+    async fn record_result(
         &self,
         id: &str,
         seq: u64,
@@ -787,7 +916,7 @@ impl Store {
 
     /// Reads up to `count` result records after stream ID `after` ("0" for the start).
     /// Returns the records with their stream IDs.
-    pub async fn results(
+    async fn results(
         &self,
         id: &str,
         after: &str,
@@ -820,7 +949,7 @@ impl Store {
     }
 
     /// Returns IDs of jobs in `status`, oldest first.
-    pub async fn jobs_in_status(&self, status: JobStatus) -> Result<Vec<String>, StoreError> {
+    async fn jobs_in_status(&self, status: JobStatus) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
         let ids: Vec<String> = conn
             .zrange(JOBS_KEY, 0, -1)

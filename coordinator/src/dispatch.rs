@@ -11,18 +11,16 @@ use std::collections::BTreeMap;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use lapin::Channel;
 use tokio_util::sync::CancellationToken;
-use trawl_common::amqp::{AmqpError, Topology};
 use trawl_common::aws::S3Clients;
 use trawl_common::job::{AccountAccess, BucketPlan, JobPlan};
+use trawl_common::queue::{QueueError, TaskQueue};
 use trawl_common::retry::{RetryParams, retry};
 use trawl_common::s3_error::{self, S3Failure};
-use trawl_common::store::{Counters, JobStatus, Store, StoreError};
+use trawl_common::store::{Counters, JobStatus, JobStore, StoreError};
 use trawl_proto::v1::ClassifyTask;
 
 use crate::CoordinatorConfig;
-use crate::publish::Publisher;
 
 /// Errors while dispatching a job.
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +28,9 @@ pub enum DispatchError {
     /// Redis failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// RabbitMQ failed.
+    /// The task queue failed.
     #[error(transparent)]
-    Amqp(#[from] AmqpError),
+    Queue(#[from] QueueError),
     /// Listing a bucket failed for good.
     #[error("cannot list bucket {bucket} (account {account}): {failure}")]
     List {
@@ -42,14 +40,6 @@ pub enum DispatchError {
         bucket: String,
         /// The S3 failure.
         failure: S3Failure,
-    },
-    /// The broker kept refusing tasks.
-    #[error("rabbitmq refused {refused} task(s) of job {job_id} after retries")]
-    Refused {
-        /// Job.
-        job_id: String,
-        /// Tasks not confirmed.
-        refused: usize,
     },
     /// The stored plan cannot be read.
     #[error("job {job_id} has a corrupt plan: {message}")]
@@ -62,32 +52,30 @@ pub enum DispatchError {
 }
 
 /// Publishes tasks for jobs; shared by every job the coordinator runs.
-pub struct Dispatcher {
-    store: Store,
-    publisher: Publisher,
+pub struct Dispatcher<S, Q> {
+    store: S,
+    queue: Q,
     clients: S3Clients,
     config: CoordinatorConfig,
     shutdown: CancellationToken,
 }
 
-impl Dispatcher {
-    /// Creates a dispatcher publishing on `channel` (switched to confirm mode here).
-    pub async fn new(
-        store: Store,
-        channel: Channel,
-        topology: Topology,
+impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
+    /// Creates a dispatcher publishing to `queue`.
+    pub fn new(
+        store: S,
+        queue: Q,
         clients: S3Clients,
         config: CoordinatorConfig,
         shutdown: CancellationToken,
-    ) -> Result<Self, AmqpError> {
-        let publisher = Publisher::new(channel, &topology.tasks, config.confirm_window).await?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             store,
-            publisher,
+            queue,
             clients,
             config,
             shutdown,
-        })
+        }
     }
 
     /// Runs one job: pre-flight when new, then listing and publishing until every selected
@@ -389,7 +377,7 @@ impl Dispatcher {
                 })
                 .collect();
             let allocated = started.elapsed();
-            self.publisher.publish(job_id, &tasks).await?;
+            self.queue.publish(job_id, &tasks).await?;
             let published = started.elapsed();
             self.store
                 .confirm_page(job_id, &field, &last_key, !truncated)

@@ -12,7 +12,8 @@
 #![warn(missing_docs)]
 
 pub mod dispatch;
-pub mod publish;
+pub mod estimate;
+pub mod pricing;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -20,11 +21,12 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use trawl_common::amqp::{AmqpError, Topology};
+use trawl_common::amqp::{AmqpError, RabbitQueue, Topology};
 use trawl_common::aws::S3Clients;
 use trawl_common::config::ServiceConfig;
 use trawl_common::job::{JobError, JobSpec};
-use trawl_common::store::{Store, StoreError};
+use trawl_common::queue::{QueueError, TaskQueue};
+use trawl_common::store::{JobStore, RedisStore, StoreError};
 
 pub use dispatch::DispatchError;
 
@@ -40,6 +42,9 @@ pub enum CoordinatorError {
     /// RabbitMQ failed.
     #[error(transparent)]
     Amqp(#[from] AmqpError),
+    /// The task queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 /// Tuning of the coordinator.
@@ -68,7 +73,7 @@ impl CoordinatorConfig {
 }
 
 /// Validates `spec` and stores it as a CREATED job for a coordinator; returns the job ID.
-pub async fn submit(store: &Store, spec: &JobSpec) -> Result<String, CoordinatorError> {
+pub async fn submit<S: JobStore>(store: &S, spec: &JobSpec) -> Result<String, CoordinatorError> {
     let plan = spec.validate()?;
     let id = trawl_common::store::new_job_id();
     let spec_json = serde_json::to_string(spec).expect("a job spec should serialise to JSON");
@@ -80,42 +85,44 @@ pub async fn submit(store: &Store, spec: &JobSpec) -> Result<String, Coordinator
     Ok(id)
 }
 
-/// Runs the coordinator service until `shutdown` is cancelled.
-pub async fn run(
+/// Connects to Redis and RabbitMQ and runs the coordinator service until `shutdown`.
+pub async fn run_distributed(
     config: CoordinatorConfig,
     shutdown: CancellationToken,
 ) -> Result<(), CoordinatorError> {
     let connect_timeout = Duration::from_secs(config.service.connect_timeout_secs);
-    let store = Store::connect(&config.service.redis_url, connect_timeout)
+    let store = RedisStore::connect(&config.service.redis_url, connect_timeout)
         .await?
         .for_queue(&config.service.task_queue);
-    let connection = trawl_common::amqp::connect(
+    let queue = RabbitQueue::connect(
         &config.service.amqp_url,
         "trawl-coordinator",
         connect_timeout,
+        Topology::new(&config.service.task_queue),
+        config.confirm_window,
     )
     .await?;
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|source| AmqpError::Protocol {
-            operation: "open channel",
-            source,
-        })?;
-    let topology = Topology::new(&config.service.task_queue);
-    topology.declare(&channel).await?;
     let clients = S3Clients::from_config(&config.service).await;
-    let dispatcher = Arc::new(
-        dispatch::Dispatcher::new(
-            store.clone(),
-            channel,
-            topology,
-            clients,
-            config.clone(),
-            shutdown.clone(),
-        )
-        .await?,
-    );
+    let result = run(config, store, queue.clone(), clients, shutdown).await;
+    queue.close().await;
+    result
+}
+
+/// Runs the coordinator service on `store` and `queue` until `shutdown` is cancelled.
+pub async fn run<S: JobStore, Q: TaskQueue>(
+    config: CoordinatorConfig,
+    store: S,
+    queue: Q,
+    clients: S3Clients,
+    shutdown: CancellationToken,
+) -> Result<(), CoordinatorError> {
+    let dispatcher = Arc::new(dispatch::Dispatcher::new(
+        store.clone(),
+        queue,
+        clients,
+        config.clone(),
+        shutdown.clone(),
+    ));
 
     let holder = format!("{}-{}", hostname(), std::process::id());
     let running: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -178,9 +185,9 @@ pub async fn run(
     Ok(())
 }
 
-fn spawn_job(
+fn spawn_job<S: JobStore, Q: TaskQueue>(
     tracker: &TaskTracker,
-    dispatcher: &Arc<dispatch::Dispatcher>,
+    dispatcher: &Arc<dispatch::Dispatcher<S, Q>>,
     running: &Arc<Mutex<HashSet<String>>>,
     id: String,
 ) {

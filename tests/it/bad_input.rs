@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use trawl_common::store::JobStatus;
+use trawl_common::store::{JobStatus, JobStore};
 
 use crate::support::*;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use trawl_common::store::JobStatus;
+use trawl_common::store::{JobStatus, JobStore};
 
 use crate::support::*;
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use trawl_classifier::{Engine, Status};
-use trawl_common::store::JobStatus;
+use trawl_common::store::{JobStatus, JobStore};
 
 use crate::support::*;
 

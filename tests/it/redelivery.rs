@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use trawl_common::store::JobStatus;
+use trawl_common::store::{JobStatus, JobStore};
 
 use crate::support::*;
 

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use trawl_common::store::{Counters, JobStatus, RecordOutcome, Store};
+use trawl_common::store::{Counters, JobStatus, JobStore, RecordOutcome, RedisStore};
 
 use crate::support::{REDIS_URL, unique};
 
-async fn store() -> Store {
-    Store::connect(REDIS_URL, Duration::from_secs(10))
+async fn store() -> RedisStore {
+    RedisStore::connect(REDIS_URL, Duration::from_secs(10))
         .await
         .expect("redis should be reachable")
         .for_queue(&unique("it.store"))

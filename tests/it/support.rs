@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use tokio::process::{Child, Command};
-use trawl_common::store::{JobStatus, Store};
+use trawl_common::store::{JobStatus, JobStore, RedisStore};
 
 /// moto server (S3, STS, KMS).
 pub(crate) const AWS_ENDPOINT: &str = "http://127.0.0.1:5000";
@@ -88,8 +88,8 @@ impl TestEnv {
             .expect("spawning trawl should not fail")
     }
 
-    pub(crate) async fn store(&self) -> Store {
-        Store::connect(&self.redis_url, Duration::from_secs(10))
+    pub(crate) async fn store(&self) -> RedisStore {
+        RedisStore::connect(&self.redis_url, Duration::from_secs(10))
             .await
             .expect("redis should be reachable")
             .for_queue(&self.queue)
@@ -193,7 +193,11 @@ pub(crate) async fn upload_all(client: &aws_sdk_s3::Client, bucket: &str, object
 }
 
 /// Waits until the job reaches a terminal status; panics after `timeout`.
-pub(crate) async fn wait_terminal(store: &Store, job_id: &str, timeout: Duration) -> JobStatus {
+pub(crate) async fn wait_terminal(
+    store: &RedisStore,
+    job_id: &str,
+    timeout: Duration,
+) -> JobStatus {
     let deadline = Instant::now() + timeout;
     loop {
         let job = store.job(job_id).await.expect("the job should exist");

@@ -2,16 +2,12 @@
 //!
 //! Seeds sample buckets in two accounts (the master, and a member reached through STS
 //! AssumeRole) on a local S3-compatible endpoint (`AWS_ENDPOINT_URL`, default moto on
-//! 127.0.0.1:5000), runs a coordinator and two workers in this process against RabbitMQ and
-//! Redis, submits a job that selects buckets and overlapping prefixes, follows it with a
+//! 127.0.0.1:5000), runs a coordinator and two workers in this process (embedded mode: an
+//! in-process queue and store), submits a job that selects buckets and overlapping prefixes, follows it with a
 //! progress bar, and prints the figures and the findings.
 
-use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
-
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
+use std::process::ExitCode;
 use trawl_common::aws::S3Clients;
 use trawl_common::config::ServiceConfig;
 use trawl_common::job::{JobSpec, MemberAccount, Selection};
@@ -177,17 +173,8 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
     eprintln!("  account {MASTER} (master): s3://{hr}, s3://{finance}");
     eprintln!("  account {MEMBER} (member, role {MEMBER_ROLE}): s3://{engineering}");
 
-    let shutdown = CancellationToken::new();
-    let mut services = tokio::task::JoinSet::new();
-    let coordinator_config = trawl_coordinator::CoordinatorConfig::new(service.clone());
-    services.spawn(coordinator_run(coordinator_config, shutdown.clone()));
-    let engine = Arc::new(trawl_classifier::Engine::default());
-    for i in 0..2 {
-        let mut config = trawl_worker::WorkerConfig::new(service.clone());
-        config.worker_id = format!("demo-worker-{i}");
-        config.concurrency = 8;
-        services.spawn(worker_run(config, engine.clone(), shutdown.clone()));
-    }
+    let store = crate::embedded::open_store()?;
+    let services = crate::embedded::Embedded::start(&service, store.clone(), 2).await;
 
     let spec = JobSpec {
         name: Some("demo".into()),
@@ -215,32 +202,12 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
             },
         ],
     };
-    let store = crate::jobs::connect(&service).await?;
     let job_id = trawl_coordinator::submit(&store, &spec).await?;
     eprintln!("\nsubmitted job {job_id}");
     let code = crate::jobs::follow(&store, &job_id, false).await?;
     println!();
     crate::jobs::print_findings(&store, &job_id).await?;
-
-    shutdown.cancel();
-    while let Some(joined) = services.join_next().await {
-        joined.context("a demo service panicked")??;
-    }
+    services.stop().await?;
+    store.flush()?;
     Ok(code)
-}
-
-async fn coordinator_run(
-    config: trawl_coordinator::CoordinatorConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    Ok(trawl_coordinator::run(config, shutdown).await?)
-}
-
-async fn worker_run(
-    config: trawl_worker::WorkerConfig,
-    engine: Arc<trawl_classifier::Engine>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    Ok(trawl_worker::run(config, engine, shutdown).await?)
 }

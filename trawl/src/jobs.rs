@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use trawl_common::config::ServiceConfig;
-use trawl_common::store::{JobInfo, JobStatus, Store};
+use trawl_common::store::{JobInfo, JobStatus, JobStore, RedisStore};
 
 /// Connects to Redis for a CLI command (short timeout: a person is waiting).
-pub(crate) async fn connect(service: &ServiceConfig) -> anyhow::Result<Store> {
+pub(crate) async fn connect(service: &ServiceConfig) -> anyhow::Result<RedisStore> {
     let timeout = Duration::from_secs(service.connect_timeout_secs.min(10));
-    Ok(Store::connect(&service.redis_url, timeout)
+    Ok(RedisStore::connect(&service.redis_url, timeout)
         .await?
         .for_queue(&service.task_queue))
 }
@@ -112,7 +112,11 @@ pub(crate) fn human_bytes(num_bytes: i64) -> String {
     }
 }
 
-pub(crate) async fn list(store: &Store, limit: usize, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) async fn list<S: JobStore>(
+    store: &S,
+    limit: usize,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
     let jobs = store.list_jobs(limit).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&jobs)?);
@@ -143,7 +147,11 @@ fn truncate(text: &str, width: usize) -> String {
     }
 }
 
-pub(crate) async fn show(store: &Store, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) async fn show<S: JobStore>(
+    store: &S,
+    id: &str,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
     let job = store.job(id).await?;
     let stats = store.stats(id).await?;
     if as_json {
@@ -242,7 +250,11 @@ fn print_table(job: &JobInfo, stats: &BTreeMap<String, i64>) {
 }
 
 /// Follows a job to its end with a progress bar on stderr, then prints its figures.
-pub(crate) async fn follow(store: &Store, id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) async fn follow<S: JobStore>(
+    store: &S,
+    id: &str,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut last_line = Instant::now() - Duration::from_secs(10);
@@ -313,8 +325,8 @@ fn progress_line(job: &JobInfo, classified_bytes: i64, rate: f64) -> String {
     )
 }
 
-pub(crate) async fn results(
-    store: &Store,
+pub(crate) async fn results<S: JobStore>(
+    store: &S,
     id: &str,
     findings_only: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -369,42 +381,8 @@ pub(crate) async fn results(
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stats_split_into_scopes() {
-        let stats: BTreeMap<String, i64> = [
-            ("objects_classified", 3),
-            ("acct:111122223333:objects_classified", 2),
-            ("bucket:alpha:objects_classified", 1),
-            ("detections:EMAIL_ADDRESS", 7),
-            ("bucket:alpha:findings:HIGH", 1),
-            ("reason:OBJECT_NOT_FOUND", 1),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let (job, accounts, buckets) = split_stats(&stats);
-        assert_eq!(job.get("objects_classified"), 3);
-        assert_eq!(job.detections["EMAIL_ADDRESS"], 7);
-        assert_eq!(job.reasons["OBJECT_NOT_FOUND"], 1);
-        assert_eq!(accounts["111122223333"].get("objects_classified"), 2);
-        assert_eq!(buckets["alpha"].get("objects_classified"), 1);
-        assert_eq!(buckets["alpha"].findings["HIGH"], 1);
-    }
-
-    #[test]
-    fn bytes_read_as_people_read_them() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
-    }
-}
-
 /// Prints every object with findings: location, severity and identifier counts.
-pub(crate) async fn print_findings(store: &Store, id: &str) -> anyhow::Result<()> {
+pub(crate) async fn print_findings<S: JobStore>(store: &S, id: &str) -> anyhow::Result<()> {
     let mut after = "0".to_string();
     let mut rows = Vec::new();
     let mut not_classified = Vec::new();
@@ -450,5 +428,39 @@ fn severity_rank(severity: &str) -> u8 {
         "MEDIUM" => 2,
         "LOW" => 1,
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_split_into_scopes() {
+        let stats: BTreeMap<String, i64> = [
+            ("objects_classified", 3),
+            ("acct:111122223333:objects_classified", 2),
+            ("bucket:alpha:objects_classified", 1),
+            ("detections:EMAIL_ADDRESS", 7),
+            ("bucket:alpha:findings:HIGH", 1),
+            ("reason:OBJECT_NOT_FOUND", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let (job, accounts, buckets) = split_stats(&stats);
+        assert_eq!(job.get("objects_classified"), 3);
+        assert_eq!(job.detections["EMAIL_ADDRESS"], 7);
+        assert_eq!(job.reasons["OBJECT_NOT_FOUND"], 1);
+        assert_eq!(accounts["111122223333"].get("objects_classified"), 2);
+        assert_eq!(buckets["alpha"].get("objects_classified"), 1);
+        assert_eq!(buckets["alpha"].findings["HIGH"], 1);
+    }
+
+    #[test]
+    fn bytes_read_as_people_read_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
     }
 }

@@ -4,6 +4,7 @@
 //! and a shutdown token, and calls into the `coordinator`, `worker` and `classifier` crates.
 
 mod demo;
+mod embedded;
 mod jobs;
 
 use std::path::PathBuf;
@@ -196,8 +197,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging("info");
             let service = ServiceConfig::from_env()?;
             let shutdown = shutdown_on_signals();
-            trawl_coordinator::run(trawl_coordinator::CoordinatorConfig::new(service), shutdown)
-                .await?;
+            trawl_coordinator::run_distributed(
+                trawl_coordinator::CoordinatorConfig::new(service),
+                shutdown,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker {
@@ -214,7 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.shutdown_deadline = Duration::from_secs(shutdown_deadline_secs);
             let engine = Arc::new(trawl_classifier::Engine::default());
             let shutdown = shutdown_on_signals();
-            trawl_worker::run(config, engine, shutdown).await?;
+            trawl_worker::run_distributed(config, engine, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => {
@@ -223,29 +227,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Every input is checked before anything is stored.
             spec.validate()?;
             let service = ServiceConfig::from_env()?;
-            let store = jobs::connect(&service).await?;
-            let id = trawl_coordinator::submit(&store, &spec).await?;
-            if args.detach {
-                println!("{id}");
-                return Ok(ExitCode::SUCCESS);
+            if service.distributed {
+                let store = jobs::connect(&service).await?;
+                let id = trawl_coordinator::submit(&store, &spec).await?;
+                if args.detach {
+                    println!("{id}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                eprintln!("submitted job {id}");
+                jobs::follow(&store, &id, args.json).await
+            } else {
+                let store = embedded::open_store()?;
+                let id = trawl_coordinator::submit(&store, &spec).await?;
+                eprintln!(
+                    "submitted job {id} (embedded: set TRAWL_REDIS_URL and TRAWL_AMQP_URL to use a deployment)"
+                );
+                let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+                let services = embedded::Embedded::start(&service, store.clone(), workers).await;
+                let code = jobs::follow(&store, &id, args.json).await;
+                services.stop().await?;
+                store.flush()?;
+                code
             }
-            eprintln!("submitted job {id}");
-            jobs::follow(&store, &id, args.json).await
         }
         Command::Jobs { command } => {
             init_logging("warn");
             let service = ServiceConfig::from_env()?;
-            let store = jobs::connect(&service).await?;
-            match command {
-                JobsCommand::List { limit, json } => jobs::list(&store, limit, json).await,
-                JobsCommand::Show { id, json, follow } => {
-                    if follow {
-                        jobs::follow(&store, &id, json).await
-                    } else {
-                        jobs::show(&store, &id, json).await
-                    }
-                }
-                JobsCommand::Results { id, findings } => jobs::results(&store, &id, findings).await,
+            if service.distributed {
+                jobs_command(&jobs::connect(&service).await?, command).await
+            } else {
+                jobs_command(&embedded::open_store()?, command).await
             }
         }
         Command::Demo => {
@@ -253,6 +264,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             demo::run().await
         }
         Command::Classify { .. } => unreachable!("classify runs without a runtime"),
+    }
+}
+
+async fn jobs_command<S: trawl_common::store::JobStore>(
+    store: &S,
+    command: JobsCommand,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        JobsCommand::List { limit, json } => jobs::list(store, limit, json).await,
+        JobsCommand::Show { id, json, follow } => {
+            if follow {
+                jobs::follow(store, &id, json).await
+            } else {
+                jobs::show(store, &id, json).await
+            }
+        }
+        JobsCommand::Results { id, findings } => jobs::results(store, &id, findings).await,
     }
 }
 

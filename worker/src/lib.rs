@@ -21,23 +21,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-    BasicPublishOptions, BasicQosOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use trawl_classifier::Engine;
-use trawl_common::amqp::{AmqpError, Topology};
+use trawl_common::amqp::{AmqpError, RabbitQueue, Topology};
 use trawl_common::aws::S3Clients;
 use trawl_common::config::ServiceConfig;
+use trawl_common::queue::{Delivery, Incoming, QueueError, TaskConsumer, TaskQueue};
 use trawl_common::retry::{RetryParams, retry};
-use trawl_common::store::{JobStatus, RecordOutcome, Store, StoreError};
+use trawl_common::store::{JobStatus, JobStore, RecordOutcome, RedisStore, StoreError};
 use trawl_proto::Message;
 use trawl_proto::v1::ClassifyTask;
 
@@ -52,6 +45,9 @@ pub enum WorkerError {
     /// RabbitMQ failed.
     #[error(transparent)]
     Amqp(#[from] AmqpError),
+    /// The task queue failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 /// Result type of the worker.
@@ -91,9 +87,9 @@ impl WorkerConfig {
 }
 
 /// Everything a task handler needs; shared by all handlers of a worker.
-pub struct Context {
-    /// Redis.
-    pub store: Store,
+pub struct Context<S> {
+    /// Job state and results.
+    pub store: S,
     /// S3 clients per account.
     pub clients: S3Clients,
     /// The compiled classifier.
@@ -102,13 +98,13 @@ pub struct Context {
     pub worker_id: String,
     /// Retry policy for S3 calls.
     pub retry: RetryParams,
-    /// Job statuses, cached briefly so cancelled jobs are noticed without a Redis read per task.
+    /// Job statuses, cached briefly so cancelled jobs are noticed without a store read per task.
     statuses: Mutex<HashMap<String, (Option<JobStatus>, Instant)>>,
 }
 
-impl Context {
+impl<S: JobStore> Context<S> {
     /// Creates a context.
-    pub fn new(store: Store, clients: S3Clients, engine: Arc<Engine>, worker_id: String) -> Self {
+    pub fn new(store: S, clients: S3Clients, engine: Arc<Engine>, worker_id: String) -> Self {
         Self {
             store,
             clients,
@@ -143,53 +139,39 @@ impl Context {
     }
 }
 
-/// Runs a worker until `shutdown` is cancelled, then drains in-flight tasks.
-pub async fn run(
+/// Connects to Redis and RabbitMQ and runs a worker until `shutdown`, then drains.
+pub async fn run_distributed(
     config: WorkerConfig,
     engine: Arc<Engine>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let connect_timeout = Duration::from_secs(config.service.connect_timeout_secs);
-    let store = Store::connect(&config.service.redis_url, connect_timeout).await?;
-    let connection = trawl_common::amqp::connect(
+    let store = RedisStore::connect(&config.service.redis_url, connect_timeout).await?;
+    let queue = RabbitQueue::connect(
         &config.service.amqp_url,
         &format!("trawl-worker {}", config.worker_id),
         connect_timeout,
+        Topology::new(&config.service.task_queue),
+        1,
     )
     .await?;
-    let protocol = |operation| move |source| AmqpError::Protocol { operation, source };
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(protocol("open channel"))?;
-    let topology = Topology::new(&config.service.task_queue);
-    topology.declare(&channel).await?;
-    channel
-        .basic_qos(config.prefetch, BasicQosOptions::default())
-        .await
-        .map_err(protocol("basic.qos"))?;
-    let tag = format!("{}-tasks", config.worker_id);
-    let dead_tag = format!("{}-dead", config.worker_id);
-    let mut tasks = channel
-        .basic_consume(
-            topology.tasks.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(protocol("basic.consume"))?;
-    let mut dead = channel
-        .basic_consume(
-            topology.dead.as_str().into(),
-            dead_tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(protocol("basic.consume"))?;
-
     let clients = S3Clients::from_config(&config.service).await;
+    let result = run(config, store, queue.clone(), clients, engine, shutdown).await;
+    queue.close().await;
+    result
+}
+
+/// Runs a worker on `store` and `queue` until `shutdown` is cancelled, then drains in-flight
+/// tasks within the configured deadline.
+pub async fn run<S: JobStore, Q: TaskQueue>(
+    config: WorkerConfig,
+    store: S,
+    queue: Q,
+    clients: S3Clients,
+    engine: Arc<Engine>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let mut consumer = queue.consumer(&config.worker_id, config.prefetch).await?;
     let ctx = Arc::new(Context::new(
         store,
         clients,
@@ -198,7 +180,7 @@ pub async fn run(
     ));
     let limiter = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let tracker = TaskTracker::new();
-    tracing::info!(worker_id = %config.worker_id, queue = %topology.tasks, prefetch = config.prefetch, concurrency = config.concurrency, "worker started");
+    tracing::info!(worker_id = %config.worker_id, queue = %config.service.task_queue, prefetch = config.prefetch, concurrency = config.concurrency, "worker started");
 
     loop {
         let permit = tokio::select! {
@@ -206,53 +188,24 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             permit = limiter.clone().acquire_owned() => permit.expect("the limiter is never closed"),
         };
-        tokio::select! {
+        let incoming = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            next = tasks.next() => match next {
-                Some(Ok(delivery)) => {
-                    let ctx = ctx.clone();
-                    let channel = channel.clone();
-                    let topology = topology.clone();
-                    tracker.spawn(async move {
-                        handle_task(&ctx, &channel, &topology, delivery).await;
-                        drop(permit);
-                    });
-                }
-                Some(Err(error)) => {
-                    tracing::warn!(error = %error, "task consumer error; waiting for recovery");
-                    let _ = channel.wait_for_recovery(error).await;
-                }
-                None => break,
-            },
-            next = dead.next() => match next {
-                Some(Ok(delivery)) => {
-                    let ctx = ctx.clone();
-                    let channel = channel.clone();
-                    let topology = topology.clone();
-                    tracker.spawn(async move {
-                        handle_dead(&ctx, &channel, &topology, delivery).await;
-                        drop(permit);
-                    });
-                }
-                Some(Err(error)) => {
-                    tracing::warn!(error = %error, "dead-letter consumer error; waiting for recovery");
-                    let _ = channel.wait_for_recovery(error).await;
-                }
-                None => break,
-            },
-        }
+            incoming = consumer.next() => incoming,
+        };
+        let Some(incoming) = incoming else { break };
+        let ctx = ctx.clone();
+        tracker.spawn(async move {
+            match incoming {
+                Incoming::Task(delivery) => handle_task(&ctx, delivery).await,
+                Incoming::Dead(delivery) => handle_dead(&ctx, delivery).await,
+            }
+            drop(permit);
+        });
     }
 
     tracing::info!(in_flight = tracker.len(), "worker draining");
-    for consumer_tag in [tag, dead_tag] {
-        if let Err(error) = channel
-            .basic_cancel(consumer_tag.as_str().into(), BasicCancelOptions::default())
-            .await
-        {
-            tracing::warn!(error = %error, "cannot cancel consumer");
-        }
-    }
+    consumer.stop().await;
     tracker.close();
     if tokio::time::timeout(config.shutdown_deadline, tracker.wait())
         .await
@@ -263,43 +216,37 @@ pub async fn run(
             "shutdown deadline passed; unacked tasks return to the queue"
         );
     }
-    let _ = channel.close(200, "worker shutting down".into()).await;
-    let _ = connection.close(200, "worker shutting down".into()).await;
     tracing::info!("worker stopped");
     Ok(())
 }
 
-/// Handles one task delivery: process, record, then ack (or nack for a retry).
-async fn handle_task(ctx: &Context, channel: &Channel, topology: &Topology, delivery: Delivery) {
-    let task = match ClassifyTask::decode(delivery.data.as_slice()) {
+/// Handles one task delivery: process, record, then ack (or give it back for a retry).
+async fn handle_task<S: JobStore, D: Delivery>(ctx: &Context<S>, delivery: D) {
+    let task = match ClassifyTask::decode(delivery.data()) {
         Ok(task) => task,
         Err(error) => {
-            tracing::error!(error = %error, num_bytes = delivery.data.len(), "message is not a task; parking it");
-            park(channel, topology, &delivery).await;
+            tracing::error!(error = %error, num_bytes = delivery.data().len(), "message is not a task; parking it");
+            delivery.park().await;
             return;
         }
     };
-    let outcome = process::process(ctx, &task).await;
-    match outcome {
+    match process::process(ctx, &task).await {
         Outcome::Drop(why) => {
             tracing::debug!(job_id = %task.job_id, seq = task.seq, why, "task dropped");
-            ack(&delivery).await;
+            delivery.ack().await;
         }
-        Outcome::Result(result) => {
-            let recorded = record(ctx, &task, &result).await;
-            match recorded {
-                Ok(outcome) => {
-                    if outcome == RecordOutcome::Duplicate {
-                        tracing::debug!(job_id = %task.job_id, seq = task.seq, "result already recorded");
-                    }
-                    ack(&delivery).await;
+        Outcome::Result(result) => match record(ctx, &task, &result).await {
+            Ok(outcome) => {
+                if outcome == RecordOutcome::Duplicate {
+                    tracing::debug!(job_id = %task.job_id, seq = task.seq, "result already recorded");
                 }
-                Err(error) => {
-                    tracing::warn!(job_id = %task.job_id, seq = task.seq, error = %error, "cannot record result; task goes back to the queue");
-                    nack(&delivery).await;
-                }
+                delivery.ack().await;
             }
-        }
+            Err(error) => {
+                tracing::warn!(job_id = %task.job_id, seq = task.seq, error = %error, "cannot record result; task goes back to the queue");
+                delivery.retry().await;
+            }
+        },
         Outcome::Retry(message) => {
             tracing::warn!(job_id = %task.job_id, seq = task.seq, error = %message, "transient failure; task goes back to the queue");
             if let Err(error) = ctx
@@ -309,19 +256,16 @@ async fn handle_task(ctx: &Context, channel: &Channel, topology: &Topology, deli
             {
                 tracing::warn!(error = %error, "cannot store last error");
             }
-            nack(&delivery).await;
+            delivery.retry().await;
         }
     }
 }
 
 /// Handles a dead-lettered task: it kept failing, so it ends as a FAILED result.
-async fn handle_dead(ctx: &Context, channel: &Channel, topology: &Topology, delivery: Delivery) {
-    let task = match ClassifyTask::decode(delivery.data.as_slice()) {
-        Ok(task) => task,
-        Err(_) => {
-            park(channel, topology, &delivery).await;
-            return;
-        }
+async fn handle_dead<S: JobStore, D: Delivery>(ctx: &Context<S>, delivery: D) {
+    let Ok(task) = ClassifyTask::decode(delivery.data()) else {
+        delivery.park().await;
+        return;
     };
     let last_error = ctx
         .store
@@ -333,16 +277,16 @@ async fn handle_dead(ctx: &Context, channel: &Channel, topology: &Topology, deli
     tracing::warn!(job_id = %task.job_id, seq = task.seq, bucket = %task.bucket, error = %last_error, "task dead-lettered; recording it as failed");
     let result = report::failed(ctx, &task, &last_error);
     match record(ctx, &task, &result).await {
-        Ok(_) => ack(&delivery).await,
+        Ok(_) => delivery.ack().await,
         Err(error) => {
             tracing::warn!(error = %error, "cannot record failed task; it stays on the dead-letter queue");
-            nack(&delivery).await;
+            delivery.retry().await;
         }
     }
 }
 
-async fn record(
-    ctx: &Context,
+async fn record<S: JobStore>(
+    ctx: &Context<S>,
     task: &ClassifyTask,
     result: &report::Report,
 ) -> Result<RecordOutcome, StoreError> {
@@ -352,44 +296,4 @@ async fn record(
             .record_result(&task.job_id, task.seq, &payload, &result.counters)
     })
     .await
-}
-
-async fn ack(delivery: &Delivery) {
-    // After a reconnect the delivery tag is stale: lapin answers Ok(false) and the broker will
-    // redeliver; the ledger makes that harmless.
-    match delivery.ack(BasicAckOptions::default()).await {
-        Ok(true) => {}
-        Ok(false) => tracing::debug!("ack after reconnect ignored; the task will be redelivered"),
-        Err(error) => tracing::warn!(error = %error, "ack failed; the task will be redelivered"),
-    }
-}
-
-async fn nack(delivery: &Delivery) {
-    let options = BasicNackOptions {
-        requeue: true,
-        ..Default::default()
-    };
-    if let Err(error) = delivery.nack(options).await {
-        tracing::warn!(error = %error, "nack failed; the task will be redelivered");
-    }
-}
-
-/// Moves a message that is not a task to the parked queue, then acks it; nothing is dropped.
-async fn park(channel: &Channel, topology: &Topology, delivery: &Delivery) {
-    let published = channel
-        .basic_publish(
-            "".into(),
-            topology.parked.as_str().into(),
-            BasicPublishOptions::default(),
-            &delivery.data,
-            BasicProperties::default().with_delivery_mode(2),
-        )
-        .await;
-    match published {
-        Ok(_) => ack(delivery).await,
-        Err(error) => {
-            tracing::error!(error = %error, "cannot park message; it goes back to the queue");
-            nack(delivery).await;
-        }
-    }
 }

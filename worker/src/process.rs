@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use trawl_classifier::FileResult;
 use trawl_common::retry::retry;
 use trawl_common::s3_error::{self, S3Failure};
-use trawl_common::store::JobStatus;
+use trawl_common::store::{JobStatus, JobStore};
 use trawl_proto::v1::ClassifyTask;
 
 use crate::Context;
@@ -80,7 +80,7 @@ impl ObjectMeta {
 }
 
 /// Processes one task.
-pub async fn process(ctx: &Context, task: &ClassifyTask) -> Outcome {
+pub async fn process<S: JobStore>(ctx: &Context<S>, task: &ClassifyTask) -> Outcome {
     match ctx.job_status(&task.job_id).await {
         Ok(Some(JobStatus::Cancelled | JobStatus::Failed | JobStatus::Complete)) => {
             return Outcome::Drop("job is closed");
@@ -157,8 +157,8 @@ enum Fetched {
 
 /// GETs the object and streams it through the classifier on the blocking pool. A broken stream
 /// is a transient failure; the partial result is discarded.
-async fn fetch_and_classify(
-    ctx: &Context,
+async fn fetch_and_classify<S: JobStore>(
+    ctx: &Context<S>,
     client: &aws_sdk_s3::Client,
     task: &ClassifyTask,
 ) -> Result<Fetched, S3Failure> {

@@ -31,7 +31,11 @@ pub struct Report {
     pub counters: Counters,
 }
 
-fn base_record(ctx: &Context, task: &ClassifyTask, meta: Option<&ObjectMeta>) -> ObjectResult {
+fn base_record<S>(
+    ctx: &Context<S>,
+    task: &ClassifyTask,
+    meta: Option<&ObjectMeta>,
+) -> ObjectResult {
     ObjectResult {
         job_id: task.job_id.clone(),
         seq: task.seq,
@@ -138,8 +142,8 @@ fn common_counters(record: &ObjectResult, counters: &mut Counters) {
 }
 
 /// Builds the report of a classified (COMPLETE or PARTIAL) object.
-pub fn classified(
-    ctx: &Context,
+pub fn classified<S>(
+    ctx: &Context<S>,
     task: &ClassifyTask,
     meta: &ObjectMeta,
     file: &FileResult,
@@ -218,8 +222,8 @@ pub fn classified(
 }
 
 /// Builds the report of an object that was not classified, with its reason.
-pub fn skipped(
-    ctx: &Context,
+pub fn skipped<S>(
+    ctx: &Context<S>,
     task: &ClassifyTask,
     meta: Option<&ObjectMeta>,
     reason: &str,
@@ -242,7 +246,7 @@ pub fn skipped(
 }
 
 /// Builds the report of a task that kept failing and was dead-lettered.
-pub fn failed(ctx: &Context, task: &ClassifyTask, last_error: &str) -> Report {
+pub fn failed<S>(ctx: &Context<S>, task: &ClassifyTask, last_error: &str) -> Report {
     let mut record = base_record(ctx, task, None);
     record.status = "FAILED".into();
     record.reason = "DELIVERY_LIMIT_REACHED".into();

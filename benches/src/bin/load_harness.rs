@@ -16,8 +16,10 @@ use anyhow::{Context, bail};
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use clap::Parser;
 use futures::StreamExt;
+use trawl_common::amqp::RabbitQueue;
 use trawl_common::amqp::Topology;
-use trawl_common::store::{Counters, JobStatus, Store};
+use trawl_common::queue::TaskQueue;
+use trawl_common::store::{Counters, JobStatus, JobStore, RedisStore};
 use trawl_proto::v1::ClassifyTask;
 
 #[derive(Parser)]
@@ -115,16 +117,17 @@ async fn main() -> anyhow::Result<()> {
 /// The coordinator's dispatch path on synthetic pages: allocate, publish with confirms, checkpoint.
 async fn dispatch_phase(args: &Args) -> anyhow::Result<f64> {
     let queue = format!("bench.dispatch.{}", suffix());
-    let connection =
-        trawl_common::amqp::connect(&args.amqp_url, "load-harness", Duration::from_secs(10))
-            .await?;
-    let channel = connection.create_channel().await?;
-    let topology = Topology::new(&queue);
-    topology.declare(&channel).await?;
-    let publisher =
-        trawl_coordinator::publish::Publisher::new(channel.clone(), &queue, args.confirm_window)
-            .await?;
-    let store = Store::connect(&args.redis_url, Duration::from_secs(10))
+    let queue_handle = RabbitQueue::connect(
+        &args.amqp_url,
+        "load-harness",
+        Duration::from_secs(10),
+        Topology::new(&queue),
+        args.confirm_window,
+    )
+    .await?;
+    let topology = queue_handle.topology().clone();
+    let channel = queue_handle.channel().clone();
+    let store = RedisStore::connect(&args.redis_url, Duration::from_secs(10))
         .await?
         .for_queue(&queue);
     let job_id = trawl_common::store::new_job_id();
@@ -164,7 +167,7 @@ async fn dispatch_phase(args: &Args) -> anyhow::Result<f64> {
                 ..Default::default()
             })
             .collect();
-        publisher.publish(&job_id, &tasks).await?;
+        queue_handle.publish(&job_id, &tasks).await?;
         store
             .confirm_page(&job_id, "bench-bucket/", &tasks.last().unwrap().key, false)
             .await?;
@@ -285,7 +288,7 @@ async fn end_to_end_phase(args: &Args, bucket: &str) -> anyhow::Result<f64> {
         children.push(spawn(&["worker", "--concurrency", &concurrency])?);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let store = Store::connect(&args.redis_url, Duration::from_secs(10))
+    let store = RedisStore::connect(&args.redis_url, Duration::from_secs(10))
         .await?
         .for_queue(&queue);
     let spec = trawl_common::job::JobSpec {
