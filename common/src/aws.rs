@@ -156,6 +156,22 @@ impl S3Clients {
         entry
     }
 
+    /// Returns a KMS client for a role (`None` for the master account), signing with the same
+    /// credentials as that account's S3 client (the assumed-role session is shared), so a
+    /// DescribeKey answers what the workers' role may do with a key.
+    pub async fn kms_client_for(
+        &self,
+        role_arn: Option<&str>,
+        external_id: Option<&str>,
+    ) -> aws_sdk_kms::Client {
+        let (_, provider_opt) = self.entry(role_arn, external_id).await;
+        let mut builder = aws_sdk_kms::config::Builder::from(&self.base);
+        if let Some(provider) = provider_opt {
+            builder = builder.credentials_provider(provider);
+        }
+        aws_sdk_kms::Client::from_conf(builder.build())
+    }
+
     /// Checks that credentials for `access` can be obtained (for a member: that AssumeRole with
     /// its external ID succeeds), before any job uses them.
     pub async fn verify_credentials(&self, access: &AccountAccess) -> Result<(), AccessError> {

@@ -40,10 +40,42 @@ impl S3Failure {
             }
             ("NoSuchBucket", _) => "BUCKET_NOT_FOUND",
             ("InvalidObjectState", _) => "INVALID_OBJECT_STATE",
+            // The object's KMS key is disabled, pending deletion or gone: no one can read it
+            // until the key is fixed.
+            (
+                "KMS.DisabledException"
+                | "KMS.KMSInvalidStateException"
+                | "KMS.NotFoundException"
+                | "KMS.KeyUnavailableException",
+                _,
+            ) => "INVALID_KMS_KEY",
+            // SSE-C: S3 wants the customer's key with the request.
             ("InvalidRequest", Some(400)) => "INVALID_ENCRYPTION",
+            // The role may read the object but not use its KMS key.
+            _ if self.is_kms_access_denied() => "INVALID_ENCRYPTION",
             ("AccessDenied" | "Forbidden", _) | (_, Some(403)) => "PERMISSION_DENIED",
             _ => "OBJECT_UNAVAILABLE",
         }
+    }
+
+    /// Returns whether S3 refused the request because of the object's KMS key (its key is
+    /// disabled, pending deletion or missing, or the caller may not use it) rather than the
+    /// object itself.
+    pub fn is_kms_failure(&self) -> bool {
+        self.code.starts_with("KMS.") || self.is_kms_access_denied()
+    }
+
+    /// Returns whether this is an AccessDenied whose message names KMS (`kms:Decrypt` on a key
+    /// ARN): the object is readable, but not its key.
+    pub fn is_kms_access_denied(&self) -> bool {
+        matches!(self.code.as_str(), "AccessDenied" | "AccessDeniedException")
+            && (self.message.contains("kms:") || self.message.contains("arn:aws:kms:"))
+    }
+
+    /// Returns whether this is S3's refusal of an SSE-C object read without its customer key
+    /// (400 InvalidRequest on a GET; a bare 400 on a HEAD, which has no body).
+    pub fn is_sse_c_refusal(&self) -> bool {
+        self.status == Some(400) && matches!(self.code.as_str(), "InvalidRequest" | "BadRequest")
     }
 
     /// Builds a failure for a body stream that broke mid-transfer (always retryable).
@@ -215,5 +247,30 @@ mod tests {
             failure("InvalidRequest", 400).reason(),
             "INVALID_ENCRYPTION"
         );
+    }
+
+    #[test]
+    fn kms_failures_have_their_own_reasons() {
+        for code in [
+            "KMS.DisabledException",
+            "KMS.KMSInvalidStateException",
+            "KMS.NotFoundException",
+        ] {
+            let f = failure(code, 400);
+            assert_eq!(f.reason(), "INVALID_KMS_KEY", "{code}");
+            assert!(f.is_kms_failure() && !f.is_retryable(), "{code}");
+        }
+        let mut denied = failure("AccessDenied", 403);
+        denied.message = "User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: \
+                          kms:Decrypt on resource: arn:aws:kms:us-east-1:1:key/k"
+            .into();
+        assert_eq!(denied.reason(), "INVALID_ENCRYPTION");
+        assert!(denied.is_kms_failure());
+        let mut plain = failure("AccessDenied", 403);
+        plain.message = "Access Denied".into();
+        assert_eq!(plain.reason(), "PERMISSION_DENIED");
+        assert!(!plain.is_kms_failure());
+        assert!(failure("InvalidRequest", 400).is_sse_c_refusal());
+        assert!(failure("BadRequest", 400).is_sse_c_refusal());
     }
 }

@@ -7,7 +7,9 @@
 
 mod bad_input;
 mod dead_letter;
+mod encryption;
 mod end_to_end;
 mod redelivery;
 mod store;
+mod strict_s3;
 mod support;

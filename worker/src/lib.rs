@@ -6,7 +6,9 @@
 //!   `TaskTracker`, graceful drain on shutdown (stop consuming, finish in-flight tasks within a
 //!   deadline, close the channel; the broker redelivers whatever was left unacked).
 //! - [`process`]: one task: one streamed GET → decide from its headers (archived, SSE-C,
-//!   client-side encrypted) → classify on the blocking pool → result record and counters.
+//!   client-side encrypted) or its refusal (KMS key unusable, SSE-C) → classify on the
+//!   blocking pool → result record and counters.
+//! - [`encryption`]: client-side envelopes, encrypted-file headers and KMS key look-ups.
 //! - [`report`]: the result record (protobuf) and its counters in the job, account and bucket
 //!   scopes, recorded in one atomic, idempotent Redis step; ack only after it succeeded.
 //!
@@ -14,6 +16,7 @@
 //! every object is counted exactly once however often it is delivered.
 #![warn(missing_docs)]
 
+pub mod encryption;
 pub mod process;
 pub mod report;
 
@@ -98,6 +101,8 @@ pub struct Context<S> {
     pub worker_id: String,
     /// Retry policy for S3 calls.
     pub retry: RetryParams,
+    /// DescribeKey answers per job and key, shared by all handlers.
+    pub kms_keys: encryption::KmsKeyCache,
     /// Job statuses, cached briefly so cancelled jobs are noticed without a store read per task.
     statuses: Mutex<HashMap<String, (Option<JobStatus>, Instant)>>,
 }
@@ -115,6 +120,7 @@ impl<S: JobStore> Context<S> {
                 max_delay: Duration::from_secs(3),
                 max_attempts: 4,
             },
+            kms_keys: encryption::KmsKeyCache::default(),
             statuses: Mutex::default(),
         }
     }

@@ -3,15 +3,27 @@
 //! One request per object. The GET's response headers carry everything a HEAD would (size,
 //! ETag, storage class, server-side encryption and KMS key, SSE-C algorithm, user metadata with
 //! client-side encryption envelopes), and every case that cannot be read is refused by S3 on the
-//! GET itself (archived objects: 403 InvalidObjectState; SSE-C: 400; a KMS key the role may not
-//! use: 403), before any body is sent. So a HEAD first would only double the request cost (S3
-//! bills per request) and halve the objects per second an endpoint can serve. When the headers
-//! say the body is unreadable (client-side encrypted), the body is dropped unread.
+//! GET itself (archived objects: 403 InvalidObjectState; SSE-C: 400 InvalidRequest; a KMS key
+//! the role may not use: 403 AccessDenied naming `kms:Decrypt`; a key disabled, pending
+//! deletion or gone: `KMS.DisabledException`, `KMS.KMSInvalidStateException`,
+//! `KMS.NotFoundException`), before any body is sent. So "HEAD first, then GET" reaches the
+//! same decisions as GET first, at twice the request cost (S3 bills per request) and half the
+//! objects per second an endpoint can serve.
+//!
+//! A HEAD is sent only when it adds something: after a GET refused for a KMS or SSE-C reason,
+//! to record the object's metadata (S3 answers a HEAD of a KMS-unusable object with its size,
+//! ETag and key ID; a HEAD of an SSE-C object is refused too, and then the listing's figures
+//! stand). When the headers say the body is unreadable (client-side envelope in the metadata),
+//! the body is dropped unread; otherwise its first bytes are checked for encrypted-file headers
+//! (AWS Encryption SDK, OpenPGP, age) and `.instruction` files for an envelope before the rest
+//! is classified. A KMS key is described (DescribeKey, cached per job) to record its ARN and
+//! state.
 
 use std::collections::HashMap;
 use std::io::Read;
 
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use trawl_classifier::FileResult;
@@ -21,6 +33,7 @@ use trawl_common::store::{JobStatus, JobStore};
 use trawl_proto::v1::ClassifyTask;
 
 use crate::Context;
+use crate::encryption::{self, ClientSide, KmsKeyInfo};
 use crate::report::{self, Report};
 
 /// What became of a task.
@@ -59,6 +72,10 @@ pub struct ObjectMeta {
     pub restore: Option<String>,
     /// User metadata (`x-amz-meta-*`, prefix stripped).
     pub metadata: HashMap<String, String>,
+    /// The KMS key (ARN and state), once described.
+    pub kms_key: Option<KmsKeyInfo>,
+    /// A client-side envelope, from the metadata or the body's first bytes.
+    pub client_side: Option<ClientSide>,
 }
 
 impl ObjectMeta {
@@ -75,7 +92,38 @@ impl ObjectMeta {
             sse_customer_algorithm: output.sse_customer_algorithm().map(str::to_string),
             restore: output.restore().map(str::to_string),
             metadata: output.metadata().cloned().unwrap_or_default(),
+            ..Default::default()
         }
+        .with_envelope()
+    }
+
+    fn from_head(output: &HeadObjectOutput) -> Self {
+        Self {
+            size: output.content_length().map(|n| n.max(0) as u64),
+            etag: output.e_tag().map(str::to_string),
+            storage_class: output.storage_class().map(|c| c.as_str().to_string()),
+            last_modified_ms: output.last_modified().and_then(|t| t.to_millis().ok()),
+            server_side_encryption: output
+                .server_side_encryption()
+                .map(|s| s.as_str().to_string()),
+            kms_key_id: output.ssekms_key_id().map(str::to_string),
+            sse_customer_algorithm: output.sse_customer_algorithm().map(str::to_string),
+            restore: output.restore().map(str::to_string),
+            metadata: output.metadata().cloned().unwrap_or_default(),
+            ..Default::default()
+        }
+        .with_envelope()
+    }
+
+    fn with_envelope(mut self) -> Self {
+        self.client_side = encryption::client_side_envelope(&self.metadata);
+        self
+    }
+
+    fn is_kms(&self) -> bool {
+        self.server_side_encryption
+            .as_deref()
+            .is_some_and(|sse| sse.starts_with("aws:kms"))
     }
 }
 
@@ -141,13 +189,101 @@ pub fn unreadable(meta: &ObjectMeta) -> Option<(&'static str, String)> {
             format!("object is encrypted with a customer-provided key (SSE-C, {algorithm})"),
         ));
     }
-    if let Some(scheme) = report::client_side_scheme(&meta.metadata) {
+    if let Some(envelope) = &meta.client_side {
         return Some((
             "INVALID_ENCRYPTION",
-            format!("object is client-side encrypted ({scheme})"),
+            format!("object is client-side encrypted ({})", envelope.scheme),
         ));
     }
     None
+}
+
+/// SSE-C's only algorithm: S3 accepts nothing else, so an object refused for want of a
+/// customer key is AES256 even when the refused HEAD could not say so.
+const SSE_C_ALGORITHM: &str = "AES256";
+
+/// Records what can be known of an object whose GET S3 refused for its encryption (a KMS key
+/// that cannot be used, or SSE-C) or its storage class (archived, not restored): its metadata
+/// from a HEAD (so it is counted under its real encryption type), and its KMS key's ARN and
+/// state. A permanent refusal whose HEAD fails too ends as that refusal, with the listing's
+/// figures; a transient HEAD failure retries the task.
+async fn refused<S: JobStore>(
+    ctx: &Context<S>,
+    client: &aws_sdk_s3::Client,
+    task: &ClassifyTask,
+    failure: S3Failure,
+) -> Result<Fetched, S3Failure> {
+    let head = client
+        .head_object()
+        .bucket(&task.bucket)
+        .key(&task.key)
+        .send()
+        .await
+        .map_err(|e| s3_error::classify("HeadObject", &task.bucket, &task.key, &e));
+    let mut meta = match head {
+        Ok(output) => ObjectMeta::from_head(&output),
+        // Try the whole task again rather than lose the key ID to a blip.
+        Err(head_failure) if head_failure.is_retryable() => return Err(head_failure),
+        // SSE-C: S3 refuses the HEAD as well (a bare 400); the listing's figures stand.
+        Err(_) if failure.is_sse_c_refusal() => ObjectMeta::default(),
+        // Archived, and no HEAD either: nothing more is known than the listing says.
+        Err(_) if !failure.is_kms_failure() => return Err(failure),
+        Err(_) => ObjectMeta::default(),
+    };
+    if failure.code == "InvalidObjectState" {
+        // The HEAD told its encryption; the KMS key is not used by an archived object's read.
+    } else if failure.is_sse_c_refusal() && !failure.is_kms_failure() {
+        meta.sse_customer_algorithm
+            .get_or_insert_with(|| SSE_C_ALGORITHM.to_string());
+    } else {
+        if !meta.is_kms() {
+            meta.server_side_encryption = Some("aws:kms".into());
+        }
+        if meta.kms_key_id.is_none() {
+            meta.kms_key_id = encryption::key_arn_in_message(&failure.message);
+        }
+        describe_key(ctx, task, &mut meta).await;
+        if let Some(key) = &mut meta.kms_key
+            && matches!(key.state.as_str(), "" | "Enabled")
+        {
+            // DescribeKey could not tell (or raced a change): S3's refusal says it.
+            let from_code = match failure.code.as_str() {
+                "KMS.DisabledException" => "Disabled",
+                "KMS.KMSInvalidStateException" => "PendingDeletion",
+                "KMS.NotFoundException" => "NotFound",
+                _ => "",
+            };
+            if !from_code.is_empty() {
+                key.state = from_code.into();
+            }
+        }
+    }
+    Ok(Fetched::Unreadable(
+        meta,
+        failure.reason(),
+        failure.to_string(),
+    ))
+}
+
+/// Describes the object's KMS key (cached per job) and records its ARN and state.
+async fn describe_key<S: JobStore>(ctx: &Context<S>, task: &ClassifyTask, meta: &mut ObjectMeta) {
+    let Some(key_id) = meta.kms_key_id.clone() else {
+        return;
+    };
+    let role_arn = (!task.role_arn.is_empty()).then_some(task.role_arn.as_str());
+    let external_id = (!task.external_id.is_empty()).then_some(task.external_id.as_str());
+    let kms = ctx.clients.kms_client_for(role_arn, external_id).await;
+    meta.kms_key = Some(
+        ctx.kms_keys
+            .describe(
+                &kms,
+                &task.job_id,
+                &task.role_arn,
+                &key_id,
+                &task.account_id,
+            )
+            .await,
+    );
 }
 
 enum Fetched {
@@ -162,19 +298,75 @@ async fn fetch_and_classify<S: JobStore>(
     client: &aws_sdk_s3::Client,
     task: &ClassifyTask,
 ) -> Result<Fetched, S3Failure> {
-    let output = client
+    let output = match client
         .get_object()
         .bucket(&task.bucket)
         .key(&task.key)
         .send()
         .await
-        .map_err(|e| s3_error::classify("GetObject", &task.bucket, &task.key, &e))?;
-    let meta = ObjectMeta::from_get(&output);
+    {
+        Ok(output) => output,
+        Err(error) => {
+            let failure = s3_error::classify("GetObject", &task.bucket, &task.key, &error);
+            if failure.is_kms_failure()
+                || failure.is_sse_c_refusal()
+                || failure.code == "InvalidObjectState"
+            {
+                return refused(ctx, client, task, failure).await;
+            }
+            return Err(failure);
+        }
+    };
+    let mut meta = ObjectMeta::from_get(&output);
+    if meta.is_kms() {
+        describe_key(ctx, task, &mut meta).await;
+    }
     if let Some((reason, detail)) = unreadable(&meta) {
         // Dropping the body closes the connection without reading it.
         return Ok(Fetched::Unreadable(meta, reason, detail));
     }
     let mut body = output.body;
+    // The first bytes: an encrypted-file header, or a whole `.instruction` file.
+    let wanted = if task.key.ends_with(".instruction") {
+        encryption::INSTRUCTION_FILE_MAX_BYTES
+    } else {
+        encryption::SNIFF_BYTES
+    };
+    let mut head = Vec::new();
+    let mut ended = false;
+    while head.len() < wanted {
+        match body.try_next().await {
+            Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+            Ok(None) => {
+                ended = true;
+                break;
+            }
+            Err(error) => {
+                return Err(S3Failure::stream(
+                    &task.bucket,
+                    &task.key,
+                    s3_error::display_chain(&error),
+                ));
+            }
+        }
+    }
+    let envelope = if task.key.ends_with(".instruction") && ended {
+        encryption::instruction_file(&head)
+    } else {
+        None
+    }
+    .or_else(|| {
+        encryption::sniff(&head).map(|scheme| ClientSide {
+            scheme: scheme.into(),
+            ..Default::default()
+        })
+    });
+    if let Some(envelope) = envelope {
+        meta.client_side = Some(envelope);
+        let (reason, detail) =
+            unreadable(&meta).expect("an object with a client-side envelope is unreadable");
+        return Ok(Fetched::Unreadable(meta, reason, detail));
+    }
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(BODY_CHANNEL_CHUNKS);
     let engine = ctx.engine.clone();
     let file_name = task.key.clone();
@@ -186,7 +378,10 @@ async fn fetch_and_classify<S: JobStore>(
         engine.classify_reader(&file_name, &mut reader)
     });
     let mut stream_error = None;
-    loop {
+    if !head.is_empty() && tx.send(Ok(Bytes::from(head))).await.is_err() {
+        ended = true;
+    }
+    while !ended {
         match body.try_next().await {
             Ok(Some(chunk)) => {
                 if tx.send(Ok(chunk)).await.is_err() {
@@ -298,6 +493,7 @@ mod tests {
         client_side
             .metadata
             .insert("x-amz-key-v2".into(), "AQID".into());
+        let client_side = client_side.with_envelope();
         let (reason, detail) = unreadable(&client_side).unwrap();
         assert_eq!(reason, "INVALID_ENCRYPTION");
         assert!(detail.contains("v2"), "{detail}");

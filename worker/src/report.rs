@@ -8,8 +8,6 @@
 //! `findings:<SEVERITY>` (objects whose highest severity it is), `reason:<REASON>` and
 //! `encryption:<TYPE>` (objects by encryption type).
 
-use std::collections::HashMap;
-
 use trawl_classifier::{FileResult, Status};
 use trawl_common::store::Counters;
 use trawl_proto::v1::{ClassifyTask, Detection, Encryption, ObjectResult};
@@ -59,13 +57,18 @@ fn base_record<S>(
     }
 }
 
-/// Returns the encryption of an object from its response headers.
+/// Returns the encryption of an object from its response headers (and what the worker
+/// learned beside them: the KMS key's ARN and state, a client-side envelope).
 pub fn encryption(meta: Option<&ObjectMeta>) -> Encryption {
     let Some(meta) = meta else {
         return Encryption {
             r#type: "UNKNOWN".into(),
             ..Default::default()
         };
+    };
+    let (kms_key_arn, kms_key_state) = match &meta.kms_key {
+        Some(key) => (key.arn.clone(), key.state.clone()),
+        None => (meta.kms_key_id.clone().unwrap_or_default(), String::new()),
     };
     if let Some(algorithm) = &meta.sse_customer_algorithm {
         return Encryption {
@@ -74,16 +77,35 @@ pub fn encryption(meta: Option<&ObjectMeta>) -> Encryption {
             ..Default::default()
         };
     }
-    if client_side_scheme(&meta.metadata).is_some() {
+    if let Some(envelope) = &meta.client_side {
+        let material_key = envelope.kms_key_id.clone().unwrap_or_default();
+        // A server-side KMS key under the envelope is still worth knowing.
+        let server_kms = meta
+            .server_side_encryption
+            .as_deref()
+            .is_some_and(|s| s.starts_with("aws:kms"));
+        let (kms_key_arn, kms_key_state) = if server_kms {
+            (kms_key_arn, kms_key_state)
+        } else {
+            Default::default()
+        };
         return Encryption {
             r#type: "CLIENT_SIDE".into(),
+            kms_key_arn,
+            kms_key_state,
+            client_side_scheme: envelope.scheme.clone(),
+            wrapping_algorithm: envelope.wrapping_algorithm.clone().unwrap_or_default(),
+            material_description: envelope.material_description.clone().unwrap_or_default(),
+            material_description_kms_key_arn: material_key,
+            content_encryption_algorithm: envelope.content_algorithm.clone().unwrap_or_default(),
             ..Default::default()
         };
     }
     match meta.server_side_encryption.as_deref() {
         Some(sse @ ("aws:kms" | "aws:kms:dsse")) => Encryption {
             r#type: sse.to_string(),
-            kms_key_arn: meta.kms_key_id.clone().unwrap_or_default(),
+            kms_key_arn,
+            kms_key_state,
             ..Default::default()
         },
         Some("AES256") => Encryption {
@@ -110,19 +132,6 @@ fn encryption_counter(encryption: &Encryption) -> &'static str {
         "CLIENT_SIDE" => "clientSide",
         "NONE" => "unencrypted",
         _ => "unknown",
-    }
-}
-
-/// Returns the client-side encryption scheme named by an object's user metadata, if any.
-pub fn client_side_scheme(metadata: &HashMap<String, String>) -> Option<&'static str> {
-    if metadata.contains_key("x-amz-key-v2") || metadata.contains_key("x-amz-cek-alg") {
-        Some("S3 Encryption Client v2")
-    } else if metadata.contains_key("x-amz-key") {
-        Some("S3 Encryption Client v1")
-    } else if metadata.contains_key("x-amz-c") || metadata.contains_key("x-amz-3") {
-        Some("S3 Encryption Client v3")
-    } else {
-        None
     }
 }
 
