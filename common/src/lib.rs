@@ -23,6 +23,7 @@ pub mod memstore;
 pub mod queue;
 pub mod retry;
 pub mod s3_error;
+pub mod state;
 pub mod store;
 
 /// Current time in milliseconds since the Unix epoch.

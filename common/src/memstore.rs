@@ -33,6 +33,8 @@ struct MemJob {
     records: Vec<Vec<u8>>,
     cursor: BTreeMap<String, String>,
     lasterr: BTreeMap<u64, String>,
+    #[serde(default)]
+    review: Option<String>,
 }
 
 impl MemJob {
@@ -445,6 +447,15 @@ impl JobStore for MemoryStore {
                 Ok((format!("0-{}", i + 1), record))
             })
             .collect()
+    }
+
+    async fn save_review(&self, id: &str, review_json: &str) -> Result<(), StoreError> {
+        self.with_job(id, |job| job.review = Some(review_json.to_string()))?;
+        self.flush()
+    }
+
+    async fn review(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().jobs.get(id).and_then(|job| job.review.clone()))
     }
 
     async fn jobs_in_status(&self, status: JobStatus) -> Result<Vec<String>, StoreError> {

@@ -447,6 +447,14 @@ pub trait JobStore: Clone + Send + Sync + 'static {
         after: &str,
         count: usize,
     ) -> impl Future<Output = Result<Vec<(String, trawl_proto::v1::ObjectResult)>, StoreError>> + Send;
+    /// Stores the review (estimate figures, JSON) the job was started from.
+    fn save_review(
+        &self,
+        id: &str,
+        review_json: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Returns the stored review of a job, if it was started from one.
+    fn review(&self, id: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// Returns IDs of jobs in `status`, oldest first.
     fn jobs_in_status(
         &self,
@@ -949,6 +957,22 @@ impl JobStore for RedisStore {
     }
 
     /// Returns IDs of jobs in `status`, oldest first.
+    async fn save_review(&self, id: &str, review_json: &str) -> Result<(), StoreError> {
+        let keys = JobKeys::new(id);
+        let mut conn = self.conn.clone();
+        conn.hset::<_, _, _, ()>(&keys.job, "review", review_json)
+            .await
+            .map_err(command("save review"))
+    }
+
+    async fn review(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let keys = JobKeys::new(id);
+        let mut conn = self.conn.clone();
+        conn.hget(&keys.job, "review")
+            .await
+            .map_err(command("read review"))
+    }
+
     async fn jobs_in_status(&self, status: JobStatus) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
         let ids: Vec<String> = conn

@@ -14,6 +14,7 @@
 pub mod dispatch;
 pub mod estimate;
 pub mod pricing;
+pub mod review;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,7 @@
 //! A thin binary: it parses flags, reads configuration from the environment, sets up logging
 //! and a shutdown token, and calls into the `coordinator`, `worker` and `classifier` crates.
 
+mod admin;
 mod demo;
 mod embedded;
 mod jobs;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use trawl_common::config::ServiceConfig;
 use trawl_common::job::{JobSpec, MemberAccount, Selection};
+use trawl_common::store::{JobStatus, JobStore};
 
 #[derive(Parser)]
 #[command(
@@ -47,7 +49,30 @@ enum Command {
     },
     /// Submit a job (from a file and/or flags) and follow it to the end.
     Run(RunArgs),
-    /// List and inspect jobs.
+    /// Integrate member accounts (AssumeRole with an external ID) and verify them.
+    Accounts {
+        #[command(subcommand)]
+        command: admin::AccountsCommand,
+    },
+    /// Select the S3 buckets and prefixes to classify, per account.
+    Resources {
+        #[command(subcommand)]
+        command: admin::ResourcesCommand,
+    },
+    /// Review what a full classification of the selected buckets will process and cost.
+    Estimate(admin::ReviewArgs),
+    /// Review, then start classifying the selected buckets (exactly what was reviewed).
+    Start {
+        #[command(flatten)]
+        review: admin::ReviewArgs,
+        /// Start without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Print the job ID and return instead of following it (distributed mode).
+        #[arg(long)]
+        detach: bool,
+    },
+    /// List, inspect and control jobs.
     Jobs {
         #[command(subcommand)]
         command: JobsCommand,
@@ -115,6 +140,21 @@ enum JobsCommand {
         /// Follow progress until the job ends.
         #[arg(long)]
         follow: bool,
+    },
+    /// Pause a running job: dispatching stops until it is resumed.
+    Pause {
+        /// Job ID.
+        id: String,
+    },
+    /// Resume a paused job where it stopped.
+    Resume {
+        /// Job ID.
+        id: String,
+    },
+    /// Cancel a job: dispatching stops and workers drop its remaining tasks uncounted.
+    Cancel {
+        /// Job ID.
+        id: String,
     },
     /// Print a job's result records (JSON Lines).
     Results {
@@ -259,6 +299,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs_command(&embedded::open_store()?, command).await
             }
         }
+        command @ (Command::Accounts { .. } | Command::Resources { .. } | Command::Estimate(_)) => {
+            init_logging("warn");
+            let service = ServiceConfig::from_env()?;
+            admin_command(&service, command).await
+        }
+        Command::Start {
+            review,
+            yes,
+            detach,
+        } => {
+            init_logging("warn");
+            let service = ServiceConfig::from_env()?;
+            if service.distributed {
+                return admin_command(
+                    &service,
+                    Command::Start {
+                        review,
+                        yes,
+                        detach,
+                    },
+                )
+                .await;
+            }
+            // Embedded: the coordinator and workers run in this process while the job runs.
+            let store = embedded::open_store()?;
+            let state =
+                trawl_common::state::FileStateStore::new(&embedded::data_dir().join("state.json"));
+            let clients = trawl_common::aws::S3Clients::from_config(&service).await;
+            let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let services = embedded::Embedded::start(&service, store.clone(), workers).await;
+            let code = match start_job(&store, &state, &clients, &review, yes).await {
+                Ok(Some(id)) => jobs::follow(&store, &id, review.json).await,
+                Ok(None) => Ok(ExitCode::FAILURE),
+                Err(error) => Err(error),
+            };
+            services.stop().await?;
+            store.flush()?;
+            code
+        }
         Command::Demo => {
             init_logging("warn");
             demo::run().await
@@ -281,6 +360,140 @@ async fn jobs_command<S: trawl_common::store::JobStore>(
             }
         }
         JobsCommand::Results { id, findings } => jobs::results(store, &id, findings).await,
+        JobsCommand::Pause { id } => {
+            control(store, &id, JobStatus::UserPaused, &[JobStatus::Running]).await
+        }
+        JobsCommand::Resume { id } => {
+            control(
+                store,
+                &id,
+                JobStatus::Running,
+                &[JobStatus::UserPaused, JobStatus::Paused],
+            )
+            .await
+        }
+        JobsCommand::Cancel { id } => {
+            let from = [
+                JobStatus::Created,
+                JobStatus::Running,
+                JobStatus::UserPaused,
+                JobStatus::Paused,
+            ];
+            control(store, &id, JobStatus::Cancelled, &from).await
+        }
+    }
+}
+
+async fn control<S: JobStore>(
+    store: &S,
+    id: &str,
+    to: JobStatus,
+    from: &[JobStatus],
+) -> anyhow::Result<ExitCode> {
+    if store.transition(id, to, from, None).await? {
+        println!("job {id}: {}", to.as_str());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let current = store.job(id).await?.status;
+        anyhow::bail!(
+            "job {id} is {} and cannot become {}",
+            current.as_str(),
+            to.as_str()
+        )
+    }
+}
+
+/// Reviews the selected buckets and, once confirmed, submits exactly what was reviewed, with
+/// the review stored beside the job. Returns the job ID, or `None` when the person declined.
+async fn start_job<S: JobStore, St: trawl_common::state::StateStore>(
+    store: &S,
+    state: &St,
+    clients: &trawl_common::aws::S3Clients,
+    review: &admin::ReviewArgs,
+    yes: bool,
+) -> anyhow::Result<Option<String>> {
+    let pricing = admin::pricing(review)?;
+    let plan = admin::plan(state, clients).await?;
+    let outcome = admin::print_review(clients, &pricing, &plan, review.json).await?;
+    if !plan.unusable.is_empty() {
+        anyhow::bail!("the job is refused: {}", plan.unusable.join("; "));
+    }
+    if !outcome.problems.is_empty() {
+        anyhow::bail!(
+            "the job is refused: {} (fix them or remove the buckets with `trawl resources remove`)",
+            outcome.problems.join("; ")
+        );
+    }
+    if plan.spec.selections.is_empty() {
+        anyhow::bail!("nothing to classify: every selected bucket has classification NONE");
+    }
+    let totals = &outcome.review.totals;
+    let question = format!(
+        "Classify {} objects ({} bytes) for an estimated {}?",
+        totals.processed.num_objects,
+        totals.processed.num_bytes,
+        trawl_coordinator::pricing::format_usd_cents(totals.cost_estimate_cents)
+    );
+    if !yes && !admin::confirm(&question)? {
+        eprintln!("not started");
+        return Ok(None);
+    }
+    let id = trawl_coordinator::submit(store, &plan.spec).await?;
+    store
+        .save_review(&id, &serde_json::to_string(&outcome.review)?)
+        .await?;
+    eprintln!("started job {id}");
+    Ok(Some(id))
+}
+
+async fn admin_command(service: &ServiceConfig, command: Command) -> anyhow::Result<ExitCode> {
+    let clients = trawl_common::aws::S3Clients::from_config(service).await;
+    if service.distributed {
+        let store = jobs::connect(service).await?;
+        admin_with(&store, &store, &clients, command).await
+    } else {
+        let store = embedded::open_store()?;
+        let state =
+            trawl_common::state::FileStateStore::new(&embedded::data_dir().join("state.json"));
+        admin_with(&store, &state, &clients, command).await
+    }
+}
+
+async fn admin_with<S: JobStore, St: trawl_common::state::StateStore>(
+    store: &S,
+    state: &St,
+    clients: &trawl_common::aws::S3Clients,
+    command: Command,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Accounts { command } => admin::accounts(state, clients, command).await,
+        Command::Resources { command } => admin::resources(state, clients, command).await,
+        Command::Estimate(args) => {
+            let pricing = admin::pricing(&args)?;
+            let plan = admin::plan(state, clients).await?;
+            let outcome = admin::print_review(clients, &pricing, &plan, args.json).await?;
+            Ok(if outcome.problems.is_empty() && plan.unusable.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Start {
+            review,
+            yes,
+            detach,
+        } => {
+            let Some(id) = start_job(store, state, clients, &review, yes).await? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            if detach {
+                println!("{id}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                jobs::follow(store, &id, review.json).await
+            }
+        }
+        _ => unreachable!("admin_with handles account, resource, estimate and start commands"),
     }
 }
 
