@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod dispatch;
+pub mod encryption;
 pub mod estimate;
 pub mod pricing;
 pub mod review;

@@ -642,3 +642,141 @@ fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// Review pre-flight: each bucket's default encryption, and for its KMS key whether the
+/// workers can use it, with the command that fixes it when not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_preflight_reports_default_encryption_and_unusable_keys() {
+    use aws_sdk_s3::types::{
+        ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    };
+    use trawl_common::aws::S3Clients;
+    use trawl_common::config::ServiceConfig;
+    use trawl_common::job::AccountAccess;
+    use trawl_coordinator::encryption::{
+        MASTER_PRINCIPAL_PLACEHOLDER, bucket_encryption_preflight,
+    };
+
+    let s3 = s3_master();
+    let kms = kms_master();
+    let (usable_id, usable_arn) = create_key(&kms, None).await;
+    let (disabled_id, disabled_arn) = create_key(&kms, None).await;
+    kms.disable_key().key_id(&disabled_id).send().await.unwrap();
+    let deny_all = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*"}]
+    })
+    .to_string();
+    let (denied_id, denied_arn) = create_key(&kms, Some(deny_all)).await;
+
+    let plain = unique("pre-none");
+    let sse_s3 = unique("pre-aes");
+    let with_usable = unique("pre-kms");
+    let with_disabled = unique("pre-disabled");
+    let with_denied = unique("pre-denied");
+    let defaults = [
+        (&sse_s3, ServerSideEncryption::Aes256, None),
+        (
+            &with_usable,
+            ServerSideEncryption::AwsKms,
+            Some(usable_id.clone()),
+        ),
+        (
+            &with_disabled,
+            ServerSideEncryption::AwsKms,
+            Some(disabled_id.clone()),
+        ),
+        (
+            &with_denied,
+            ServerSideEncryption::AwsKms,
+            Some(denied_id.clone()),
+        ),
+    ];
+    create_bucket(&s3, &plain).await;
+    for (bucket, algorithm, key) in &defaults {
+        create_bucket(&s3, bucket).await;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(
+                ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(algorithm.clone())
+                    .set_kms_master_key_id(key.clone())
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        s3.put_bucket_encryption()
+            .bucket(bucket.as_str())
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let env: HashMap<String, String> = [
+        ("AWS_ENDPOINT_URL", AWS_ENDPOINT),
+        ("AWS_REGION", "us-east-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut config = ServiceConfig::from_env_map(&env).unwrap();
+    config.static_credentials = Some(("testing".into(), "testing".into()));
+    let clients = S3Clients::from_config(&config).await;
+    let master = AccountAccess {
+        account: MASTER.into(),
+        role_arn: None,
+        external_id: None,
+    };
+
+    let report = bucket_encryption_preflight(&clients, &master, &plain).await;
+    assert_eq!(report.default_encryption.as_deref(), Some("NONE"));
+    assert!(report.kms_key.is_none() && !report.has_problem());
+
+    let report = bucket_encryption_preflight(&clients, &master, &sse_s3).await;
+    assert_eq!(report.default_encryption.as_deref(), Some("AES256"));
+    assert!(!report.has_problem());
+
+    let report = bucket_encryption_preflight(&clients, &master, &with_usable).await;
+    assert_eq!(report.default_encryption.as_deref(), Some("aws:kms"));
+    let key = report.kms_key.clone().unwrap();
+    assert_eq!(
+        (key.key_arn.as_str(), key.state.as_str()),
+        (usable_arn.as_str(), "Enabled")
+    );
+    assert!(key.usable && !report.has_problem());
+
+    let report = bucket_encryption_preflight(&clients, &master, &with_disabled).await;
+    let key = report.kms_key.clone().unwrap();
+    assert_eq!(
+        (key.key_arn.as_str(), key.state.as_str()),
+        (disabled_arn.as_str(), "Disabled")
+    );
+    assert!(!key.usable && report.has_problem());
+    assert_eq!(
+        key.fix.as_deref(),
+        Some(format!("aws kms enable-key --key-id {disabled_arn} --region us-east-1").as_str())
+    );
+
+    let report = bucket_encryption_preflight(&clients, &master, &with_denied).await;
+    let key = report.kms_key.clone().unwrap();
+    assert_eq!(
+        (key.key_arn.as_str(), key.state.as_str()),
+        (denied_arn.as_str(), "AccessDenied")
+    );
+    assert!(!key.usable && report.has_problem());
+    let fix = key.fix.unwrap();
+    assert!(
+        fix.starts_with(&format!(
+            "aws kms create-grant --key-id {denied_arn} --grantee-principal {MASTER_PRINCIPAL_PLACEHOLDER} --operations Decrypt"
+        )),
+        "{fix}"
+    );
+
+    let report = bucket_encryption_preflight(&clients, &master, &unique("pre-missing")).await;
+    assert!(report.error.is_some() && report.has_problem(), "{report:?}");
+}
