@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod dead_letter;
+mod demo;
 mod encryption;
 mod end_to_end;
 mod redelivery;

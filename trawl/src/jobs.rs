@@ -222,6 +222,22 @@ fn print_table(job: &JobInfo, stats: &BTreeMap<String, i64>) {
     for (bucket, f) in &buckets {
         row(bucket, f);
     }
+    // Objects per encryption type (Macie's names), per bucket: what a KMS or SSE-C problem
+    // left unread shows up here and under "Not classified, by reason".
+    if buckets.values().any(|f| !f.encryption.is_empty()) {
+        println!("\n  {:<40} ENCRYPTION (objects)", "BUCKET");
+        for (bucket, f) in &buckets {
+            if f.encryption.is_empty() {
+                continue;
+            }
+            let types: Vec<String> = f
+                .encryption
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            println!("  {:<40} {}", truncate(bucket, 40), types.join(", "));
+        }
+    }
     if !figures.detections.is_empty() {
         println!("\n  {:<48} {:>10}", "DETECTION TYPE", "COUNT");
         for (kind, count) in &figures.detections {
