@@ -232,10 +232,13 @@ pub fn key_arn(key_id: &str, region: &str, account: &str) -> String {
     }
 }
 
+/// (job ID, role ARN or "" for the master, key ID as S3 reported it).
+type KmsKeyCacheKey = (String, String, String);
+
 /// DescribeKey answers, per (job, role, key as given), kept for [`KMS_KEY_TTL`].
 #[derive(Debug, Default)]
 pub struct KmsKeyCache {
-    entries: Mutex<HashMap<(String, String, String), (KmsKeyInfo, Instant)>>,
+    entries: Mutex<HashMap<KmsKeyCacheKey, (KmsKeyInfo, Instant)>>,
 }
 
 impl KmsKeyCache {

@@ -378,23 +378,24 @@ async fn fetch_and_classify<S: JobStore>(
         engine.classify_reader(&file_name, &mut reader)
     });
     let mut stream_error = None;
-    if !head.is_empty() && tx.send(Ok(Bytes::from(head))).await.is_err() {
-        ended = true;
-    }
-    while !ended {
-        match body.try_next().await {
-            Ok(Some(chunk)) => {
-                if tx.send(Ok(chunk)).await.is_err() {
-                    // The classifier stopped reading (a limit reached); it has its result.
+    // The classifier may stop reading after the first bytes (a limit reached); it has its result.
+    let classifier_stopped = !head.is_empty() && tx.send(Ok(Bytes::from(head))).await.is_err();
+    if !ended && !classifier_stopped {
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => {
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        // The classifier stopped reading (a limit reached); it has its result.
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    let message = s3_error::display_chain(&error);
+                    let _ = tx.send(Err(std::io::Error::other(message.clone()))).await;
+                    stream_error = Some(message);
                     break;
                 }
-            }
-            Ok(None) => break,
-            Err(error) => {
-                let message = s3_error::display_chain(&error);
-                let _ = tx.send(Err(std::io::Error::other(message.clone()))).await;
-                stream_error = Some(message);
-                break;
             }
         }
     }
