@@ -115,6 +115,10 @@ pub struct JobSpec {
     /// What to classify.
     #[serde(default)]
     pub selections: Vec<Selection>,
+    /// Classify only objects created or changed at or after this time (unix ms): a scheduled
+    /// run of continuous classification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_since_ms: Option<i64>,
 }
 
 /// How one account is reached.
@@ -146,6 +150,9 @@ pub struct JobPlan {
     pub name: String,
     /// Buckets in a stable order (account, bucket).
     pub buckets: Vec<BucketPlan>,
+    /// Only objects modified at or after this time (unix ms), for scheduled runs.
+    #[serde(default)]
+    pub modified_since_ms: Option<i64>,
 }
 
 impl JobSpec {
@@ -245,6 +252,7 @@ impl JobSpec {
         Ok(JobPlan {
             name: self.name.clone().unwrap_or_else(|| "job".to_string()),
             buckets,
+            modified_since_ms: self.modified_since_ms,
         })
     }
 }

@@ -125,7 +125,11 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
         loop {
             while in_flight.len() < self.config.list_concurrency.max(1) {
                 let Some(bucket) = buckets.next() else { break };
-                in_flight.push(Box::pin(self.dispatch_bucket(job_id, bucket)));
+                in_flight.push(Box::pin(self.dispatch_bucket(
+                    job_id,
+                    bucket,
+                    plan.modified_since_ms,
+                )));
             }
             match in_flight.next().await {
                 Some(result) => results.push(result),
@@ -260,9 +264,13 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
         &self,
         job_id: &str,
         bucket: &BucketPlan,
+        modified_since_ms: Option<i64>,
     ) -> Result<bool, DispatchError> {
         for prefix in &bucket.prefixes {
-            if !self.dispatch_prefix(job_id, bucket, prefix).await? {
+            if !self
+                .dispatch_prefix(job_id, bucket, prefix, modified_since_ms)
+                .await?
+            {
                 return Ok(false);
             }
         }
@@ -274,7 +282,12 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
         job_id: &str,
         bucket: &BucketPlan,
         prefix: &str,
+        modified_since_ms: Option<i64>,
     ) -> Result<bool, DispatchError> {
+        // S3 reports LastModified to the second: compare at that precision, so an object
+        // written in the same second as the previous run started is classified again rather
+        // than missed.
+        let since_ms = modified_since_ms.map(|ms| ms.div_euclid(1000) * 1000);
         // Bucket names hold no '/', so "bucket/prefix" names a (bucket, prefix) unambiguously.
         let field = format!("{}/{}", bucket.bucket, prefix);
         let cursor = self.store.cursor(job_id, &field).await?;
@@ -285,9 +298,13 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
         let mut after = cursor.after.unwrap_or_default();
         let mut max_keys = self.config.page_size;
         if let Some((pending_after, _, pending_len)) = &cursor.pending {
-            // Publish the interrupted page again, exactly as it was numbered.
+            // Publish the interrupted page again, exactly as it was numbered. (With a
+            // modified-since filter the pending length counts the filtered objects, so the page
+            // is listed at full size again.)
             after = pending_after.clone();
-            max_keys = (*pending_len as i32).clamp(1, self.config.page_size);
+            if since_ms.is_none() {
+                max_keys = (*pending_len as i32).clamp(1, self.config.page_size);
+            }
         }
         loop {
             if self.shutdown.is_cancelled() {
@@ -323,15 +340,35 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                 failure,
             })?;
             max_keys = self.config.page_size;
-            let objects = page.contents();
+            let listed = page.contents();
             let truncated = page.is_truncated().unwrap_or(false);
-            let Some(last_key) = objects.last().and_then(|o| o.key()) else {
+            let Some(last_key) = listed.last().and_then(|o| o.key()) else {
                 self.store
                     .confirm_page(job_id, &field, &after, true)
                     .await?;
                 return Ok(true);
             };
             let last_key = last_key.to_string();
+            let objects: Vec<&aws_sdk_s3::types::Object> = listed
+                .iter()
+                .filter(|o| {
+                    since_ms.is_none_or(|since| {
+                        o.last_modified()
+                            .and_then(|t| t.to_millis().ok())
+                            .is_none_or(|ms| ms >= since)
+                    })
+                })
+                .collect();
+            if objects.is_empty() {
+                self.store
+                    .confirm_page(job_id, &field, &last_key, !truncated)
+                    .await?;
+                if !truncated {
+                    return Ok(true);
+                }
+                after = last_key;
+                continue;
+            }
             let num_objects = objects.len() as u64;
             let num_bytes: i64 = objects.iter().map(|o| o.size().unwrap_or(0).max(0)).sum();
             let mut counters = Counters::default();

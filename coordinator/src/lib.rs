@@ -16,6 +16,7 @@ pub mod encryption;
 pub mod estimate;
 pub mod pricing;
 pub mod review;
+pub mod schedule;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -105,7 +106,25 @@ pub async fn run_distributed(
     )
     .await?;
     let clients = S3Clients::from_config(&config.service).await;
+    // Scheduled runs of continuous classification, checked every minute.
+    let schedules = {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) =
+                    schedule::run_due(&store, &store, trawl_common::now_ms(), false).await
+                {
+                    tracing::warn!(error = %error, "cannot start scheduled runs");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                }
+            }
+        })
+    };
     let result = run(config, store, queue.clone(), clients, shutdown).await;
+    schedules.abort();
     queue.close().await;
     result
 }

@@ -613,7 +613,7 @@ fn chrono_like_now() -> String {
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
 }
 
-/// Computes and prints the review; returns it.
+/// Computes and prints the review, with each bucket's encryption pre-flight; returns it.
 pub(crate) async fn print_review(
     clients: &S3Clients,
     pricing: &Pricing,
@@ -621,15 +621,68 @@ pub(crate) async fn print_review(
     json: bool,
 ) -> anyhow::Result<ReviewOutcome> {
     let outcome = trawl_coordinator::review::review(clients, pricing, &plan.selections, 8).await?;
+    // Default encryption of each listed bucket and whether the workers may use its KMS key,
+    // before the job spends anything.
+    let mut encryption = Vec::new();
+    for selection in &plan.selections {
+        let bucket = &selection.selection.bucket;
+        if outcome.review.buckets.iter().any(|b| &b.bucket == bucket)
+            && !encryption.iter().any(
+                |r: &trawl_coordinator::encryption::BucketEncryptionReport| &r.bucket == bucket,
+            )
+        {
+            encryption.push(
+                trawl_coordinator::encryption::bucket_encryption_preflight(
+                    clients,
+                    &selection.access,
+                    bucket,
+                )
+                .await,
+            );
+        }
+    }
     if json {
         let value = serde_json::json!({
             "review": outcome.review,
+            "encryption": encryption,
             "problems": outcome.problems,
             "unusable_accounts": plan.unusable,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!("{}", outcome.review.render_table());
+        println!("Default encryption:");
+        for report in &encryption {
+            let default = report.default_encryption.as_deref().unwrap_or("unknown");
+            println!(
+                "  {} ({}): {default}{}",
+                report.bucket,
+                report.account,
+                report
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+            if let Some(key) = &report.kms_key {
+                println!(
+                    "    KMS key {} {}{}",
+                    key.key_arn,
+                    key.state,
+                    if key.usable {
+                        ", usable by the workers"
+                    } else {
+                        ""
+                    }
+                );
+                if let Some(problem) = &key.problem {
+                    println!("    problem: {problem}");
+                }
+                if let Some(fix) = &key.fix {
+                    println!("    fix: {fix}");
+                }
+            }
+        }
         for problem in &outcome.problems {
             println!("problem: {problem}");
         }

@@ -261,6 +261,7 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
                 prefixes: prefixes.clone(),
             })
             .collect(),
+        modified_since_ms: None,
     };
     let store = crate::embedded::open_store()?;
     let services = crate::embedded::Embedded::start(&service, store.clone(), 2).await;

@@ -72,6 +72,12 @@ enum Command {
         #[arg(long)]
         detach: bool,
     },
+    /// Continuous classification: start the scheduled runs that are due (for cron, or `--now`).
+    Schedules {
+        /// Start a run for every scheduled resource, due or not.
+        #[arg(long)]
+        now: bool,
+    },
     /// List, inspect and control jobs.
     Jobs {
         #[command(subcommand)]
@@ -237,11 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging("info");
             let service = ServiceConfig::from_env()?;
             let shutdown = shutdown_on_signals();
-            trawl_coordinator::run_distributed(
-                trawl_coordinator::CoordinatorConfig::new(service),
-                shutdown,
-            )
-            .await?;
+            trawl_coordinator::run_distributed(coordinator_config(service)?, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker {
@@ -299,7 +301,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs_command(&embedded::open_store()?, command).await
             }
         }
-        command @ (Command::Accounts { .. } | Command::Resources { .. } | Command::Estimate(_)) => {
+        command @ (Command::Accounts { .. }
+        | Command::Resources { .. }
+        | Command::Estimate(_)
+        | Command::Schedules { .. }) => {
             init_logging("warn");
             let service = ServiceConfig::from_env()?;
             admin_command(&service, command).await
@@ -344,6 +349,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Classify { .. } => unreachable!("classify runs without a runtime"),
     }
+}
+
+/// The coordinator's tuning: defaults, then `TRAWL_LIST_PAGE_SIZE` (keys per ListObjectsV2
+/// page, 1–1000) and `TRAWL_CONFIRM_WINDOW` (tasks awaiting a broker confirm).
+fn coordinator_config(
+    service: ServiceConfig,
+) -> anyhow::Result<trawl_coordinator::CoordinatorConfig> {
+    let mut config = trawl_coordinator::CoordinatorConfig::new(service);
+    if let Ok(value) = std::env::var("TRAWL_LIST_PAGE_SIZE") {
+        config.page_size = value
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                anyhow::anyhow!("invalid TRAWL_LIST_PAGE_SIZE {value:?}: expected 1 to 1000")
+            })?;
+    }
+    if let Ok(value) = std::env::var("TRAWL_CONFIRM_WINDOW") {
+        config.confirm_window =
+            value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "invalid TRAWL_CONFIRM_WINDOW {value:?}: expected a positive number"
+                    )
+                })?;
+    }
+    Ok(config)
 }
 
 async fn jobs_command<S: trawl_common::store::JobStore>(
@@ -467,6 +502,18 @@ async fn admin_with<S: JobStore, St: trawl_common::state::StateStore>(
 ) -> anyhow::Result<ExitCode> {
     match command {
         Command::Accounts { command } => admin::accounts(state, clients, command).await,
+        Command::Schedules { now } => {
+            let ids =
+                trawl_coordinator::schedule::run_due(store, state, trawl_common::now_ms(), now)
+                    .await?;
+            for id in &ids {
+                println!("{id}");
+            }
+            if ids.is_empty() {
+                eprintln!("no scheduled run is due");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Resources { command } => admin::resources(state, clients, command).await,
         Command::Estimate(args) => {
             let pricing = admin::pricing(&args)?;

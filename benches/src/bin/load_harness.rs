@@ -299,6 +299,7 @@ async fn end_to_end_phase(args: &Args, bucket: &str) -> anyhow::Result<f64> {
             bucket: bucket.to_string(),
             prefixes: Vec::new(),
         }],
+        modified_since_ms: None,
     };
     let started = Instant::now();
     let job_id = trawl_coordinator::submit(&store, &spec).await?;
