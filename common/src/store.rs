@@ -455,7 +455,7 @@ pub trait JobStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Returns the stored review of a job, if it was started from one.
     fn review(&self, id: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
-    /// Returns IDs of jobs in `status`, oldest first.
+    /// Returns IDs of this queue's jobs in `status`, oldest first.
     fn jobs_in_status(
         &self,
         status: JobStatus,
@@ -468,6 +468,9 @@ pub use crate::memstore::MemoryStore;
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// Task queue this handle submits to and coordinates: jobs are scoped to one queue, so
+    /// several deployments (or tests) can share a Redis without resuming each other's jobs.
+    queue: String,
     pending_key: String,
     lease_key: String,
     record: Script,
@@ -509,6 +512,7 @@ impl RedisStore {
                 Ok(conn) => {
                     return Ok(Self {
                         conn,
+                        queue: crate::config::DEFAULT_TASK_QUEUE.to_string(),
                         pending_key: format!("trawl:pending:{}", crate::config::DEFAULT_TASK_QUEUE),
                         lease_key: format!(
                             "trawl:coordinator:{}",
@@ -534,6 +538,7 @@ impl RedisStore {
 
     /// Scopes job submission and the coordinator lease to the task queue `queue`.
     pub fn for_queue(mut self, queue: &str) -> Self {
+        self.queue = queue.to_string();
         self.pending_key = format!("trawl:pending:{queue}");
         self.lease_key = format!("trawl:coordinator:{queue}");
         self
@@ -572,6 +577,7 @@ impl JobStore for RedisStore {
                     ("dispatched", "0"),
                     ("results", "0"),
                     ("listing_done", "0"),
+                    ("queue", self.queue.as_str()),
                 ],
             )
             .ignore()
@@ -981,7 +987,17 @@ impl JobStore for RedisStore {
             .map_err(command("list jobs"))?;
         let mut out = Vec::new();
         for id in ids {
-            if self.job_status(&id).await? == Some(status) {
+            let keys = JobKeys::new(&id);
+            let (status_text, queue): (Option<String>, Option<String>) = redis::cmd("HMGET")
+                .arg(&keys.job)
+                .arg("status")
+                .arg("queue")
+                .query_async(&mut conn)
+                .await
+                .map_err(command("read job status"))?;
+            if status_text.as_deref() == Some(status.as_str())
+                && queue.as_deref() == Some(self.queue.as_str())
+            {
                 out.push(id);
             }
         }

@@ -10,6 +10,7 @@ mod dead_letter;
 mod demo;
 mod encryption;
 mod end_to_end;
+mod lifecycle;
 mod redelivery;
 mod store;
 mod strict_s3;

@@ -72,11 +72,10 @@ enum Command {
         #[arg(long)]
         detach: bool,
     },
-    /// Continuous classification: start the scheduled runs that are due (for cron, or `--now`).
+    /// Continuous classification.
     Schedules {
-        /// Start a run for every scheduled resource, due or not.
-        #[arg(long)]
-        now: bool,
+        #[command(subcommand)]
+        command: SchedulesCommand,
     },
     /// List, inspect and control jobs.
     Jobs {
@@ -123,6 +122,17 @@ struct RunArgs {
     /// Print the final figures as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Subcommand)]
+enum SchedulesCommand {
+    /// Start the scheduled runs that are due (the coordinator does this every minute; this is
+    /// for cron and for `--now`).
+    Run {
+        /// Start a run for every scheduled resource, due or not.
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -502,7 +512,9 @@ async fn admin_with<S: JobStore, St: trawl_common::state::StateStore>(
 ) -> anyhow::Result<ExitCode> {
     match command {
         Command::Accounts { command } => admin::accounts(state, clients, command).await,
-        Command::Schedules { now } => {
+        Command::Schedules {
+            command: SchedulesCommand::Run { now },
+        } => {
             let ids =
                 trawl_coordinator::schedule::run_due(store, state, trawl_common::now_ms(), now)
                     .await?;
