@@ -276,6 +276,11 @@ pub(crate) async fn follow<S: JobStore>(
     let mut last_line = Instant::now() - Duration::from_secs(10);
     let mut warned_no_coordinator = false;
     let mut rate_window: Option<(Instant, u64)> = None;
+    let cost = store
+        .review(id)
+        .await?
+        .as_deref()
+        .and_then(CostView::from_review);
     loop {
         let job = store.job(id).await?;
         if job.status.is_terminal() {
@@ -302,7 +307,11 @@ pub(crate) async fn follow<S: JobStore>(
         } else {
             0.0
         };
-        let line = progress_line(&job, classified_bytes, rate);
+        let billable = stats.get("billable_bytes").copied().unwrap_or(0).max(0) as u64;
+        let mut line = progress_line(&job, classified_bytes, rate);
+        if let Some(cost) = &cost {
+            line.push_str(&format!("  {}", cost.describe(billable)));
+        }
         if tty {
             eprint!("\r\x1b[2K{line}");
             let _ = std::io::stderr().flush();
@@ -313,6 +322,37 @@ pub(crate) async fn follow<S: JobStore>(
         tokio::time::sleep(Duration::from_millis(if tty { 250 } else { 500 })).await;
     }
     show(store, id, as_json).await
+}
+
+/// The running actual cost beside the estimate, from the review stored with the job.
+struct CostView {
+    price_per_gb_usd: f64,
+    gb_bytes: f64,
+    estimate_cents: u64,
+}
+
+impl CostView {
+    fn from_review(review_json: &str) -> Option<Self> {
+        let review: Value = serde_json::from_str(review_json).ok()?;
+        Some(Self {
+            price_per_gb_usd: review["pricing"]["price_per_gb_usd"].as_f64()?,
+            gb_bytes: review["pricing"]["gb_bytes"]
+                .as_f64()
+                .unwrap_or(1_073_741_824.0),
+            estimate_cents: review["totals"]["cost_estimate_cents"].as_u64()?,
+        })
+    }
+
+    /// Returns "cost $a of est. $b" for `billable_bytes` classified so far.
+    fn describe(&self, billable_bytes: u64) -> String {
+        let cents =
+            (billable_bytes as f64 / self.gb_bytes * self.price_per_gb_usd * 100.0).round() as u64;
+        format!(
+            "cost {} of est. {}",
+            trawl_coordinator::pricing::format_usd_cents(cents),
+            trawl_coordinator::pricing::format_usd_cents(self.estimate_cents)
+        )
+    }
 }
 
 fn progress_line(job: &JobInfo, classified_bytes: i64, rate: f64) -> String {
@@ -471,6 +511,17 @@ mod tests {
         assert_eq!(accounts["111122223333"].get("objects_classified"), 2);
         assert_eq!(buckets["alpha"].get("objects_classified"), 1);
         assert_eq!(buckets["alpha"].findings["HIGH"], 1);
+    }
+
+    #[test]
+    fn the_running_cost_is_shown_beside_the_estimate() {
+        let view = CostView::from_review(
+            r#"{"pricing": {"price_per_gb_usd": 5.0, "gb_bytes": 1073741824}, "totals": {"cost_estimate_cents": 250}}"#,
+        )
+        .unwrap();
+        assert_eq!(view.describe(1 << 29), "cost $2.50 of est. $2.50");
+        assert_eq!(view.describe(0), "cost $0.00 of est. $2.50");
+        assert!(CostView::from_review("{}").is_none());
     }
 
     #[test]
