@@ -34,6 +34,21 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Returns the calendar month (UTC) of a unix-ms time as `YYYY-MM`, the period of account quotas.
+pub fn month_of(ms: i64) -> String {
+    let days = (ms / 1000).div_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}")
+}
+
 /// Returns `url` with any password replaced by `***`, for error messages and logs.
 pub fn redact_url(url: &str) -> String {
     // scheme://user:password@host…  →  scheme://user:***@host…
@@ -59,6 +74,14 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    #[test]
+    fn months_are_utc_calendar_months() {
+        assert_eq!(super::month_of(0), "1970-01");
+        assert_eq!(super::month_of(1_796_322_921_248), "2026-12");
+        assert_eq!(super::month_of(951_782_400_000), "2000-02"); // 2000-02-29
+        assert_eq!(super::month_of(951_868_800_000), "2000-03");
+    }
 
     #[test]
     fn redacts_passwords_in_urls() {

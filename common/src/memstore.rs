@@ -35,6 +35,8 @@ struct MemJob {
     lasterr: BTreeMap<u64, String>,
     #[serde(default)]
     review: Option<String>,
+    #[serde(default)]
+    deferred: VecDeque<Vec<u8>>,
 }
 
 impl MemJob {
@@ -72,6 +74,10 @@ impl MemJob {
 struct MemState {
     jobs: BTreeMap<String, MemJob>,
     pending: VecDeque<String>,
+    #[serde(default)]
+    quotas: BTreeMap<String, u64>,
+    #[serde(default)]
+    usage: BTreeMap<String, u64>,
     #[serde(skip)]
     lease: Option<(String, Option<Instant>)>,
 }
@@ -456,6 +462,53 @@ impl JobStore for MemoryStore {
 
     async fn review(&self, id: &str) -> Result<Option<String>, StoreError> {
         Ok(self.lock().jobs.get(id).and_then(|job| job.review.clone()))
+    }
+
+    async fn defer_task(&self, id: &str, payload: &[u8]) -> Result<(), StoreError> {
+        self.with_job(id, |job| job.deferred.push_back(payload.to_vec()))
+    }
+
+    async fn take_deferred(&self, id: &str, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.with_job(id, |job| {
+            let n = max.min(job.deferred.len());
+            job.deferred.drain(..n).collect()
+        })
+    }
+
+    async fn set_quota(&self, account: &str, num_bytes: Option<u64>) -> Result<(), StoreError> {
+        {
+            let mut state = self.lock();
+            match num_bytes {
+                Some(n) => state.quotas.insert(account.to_string(), n),
+                None => state.quotas.remove(account),
+            };
+        }
+        self.flush()
+    }
+
+    async fn quota(&self, account: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.lock().quotas.get(account).copied())
+    }
+
+    async fn add_usage(
+        &self,
+        account: &str,
+        month: &str,
+        num_bytes: u64,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let used = state.usage.entry(format!("{month}/{account}")).or_default();
+        *used += num_bytes;
+        Ok(*used)
+    }
+
+    async fn usage(&self, account: &str, month: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()
+            .usage
+            .get(&format!("{month}/{account}"))
+            .copied()
+            .unwrap_or(0))
     }
 
     async fn jobs_in_status(&self, status: JobStatus) -> Result<Vec<String>, StoreError> {

@@ -455,6 +455,39 @@ pub trait JobStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Returns the stored review of a job, if it was started from one.
     fn review(&self, id: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Sets a task of a paused job aside (the worker acks it); resuming publishes it again.
+    fn defer_task(
+        &self,
+        id: &str,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Takes up to `max` deferred tasks of a job.
+    fn take_deferred(
+        &self,
+        id: &str,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send;
+    /// Sets (or with `None` removes) an account's monthly quota of classified bytes.
+    fn set_quota(
+        &self,
+        account: &str,
+        num_bytes: Option<u64>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Returns an account's monthly quota of classified bytes, if any.
+    fn quota(&self, account: &str) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+    /// Adds classified bytes to an account's usage in `month` (`YYYY-MM`); returns the total.
+    fn add_usage(
+        &self,
+        account: &str,
+        month: &str,
+        num_bytes: u64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Returns an account's classified bytes in `month`.
+    fn usage(
+        &self,
+        account: &str,
+        month: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Returns IDs of this queue's jobs in `status`, oldest first.
     fn jobs_in_status(
         &self,
@@ -977,6 +1010,62 @@ impl JobStore for RedisStore {
         conn.hget(&keys.job, "review")
             .await
             .map_err(command("read review"))
+    }
+
+    async fn defer_task(&self, id: &str, payload: &[u8]) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        conn.rpush::<_, _, ()>(format!("trawl:{{{id}}}:deferred"), payload)
+            .await
+            .map_err(command("defer task"))
+    }
+
+    async fn take_deferred(&self, id: &str, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut conn = self.conn.clone();
+        let Some(count) = std::num::NonZeroUsize::new(max) else {
+            return Ok(Vec::new());
+        };
+        let taken: Option<Vec<Vec<u8>>> = conn
+            .lpop(format!("trawl:{{{id}}}:deferred"), Some(count))
+            .await
+            .map_err(command("take deferred tasks"))?;
+        Ok(taken.unwrap_or_default())
+    }
+
+    async fn set_quota(&self, account: &str, num_bytes: Option<u64>) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        match num_bytes {
+            Some(n) => conn.hset::<_, _, _, ()>("trawl:quotas", account, n).await,
+            None => conn.hdel::<_, _, ()>("trawl:quotas", account).await,
+        }
+        .map_err(command("set quota"))
+    }
+
+    async fn quota(&self, account: &str) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.conn.clone();
+        conn.hget("trawl:quotas", account)
+            .await
+            .map_err(command("read quota"))
+    }
+
+    async fn add_usage(
+        &self,
+        account: &str,
+        month: &str,
+        num_bytes: u64,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        conn.hincr(format!("trawl:usage:{month}"), account, num_bytes)
+            .await
+            .map_err(command("add usage"))
+    }
+
+    async fn usage(&self, account: &str, month: &str) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let used: Option<u64> = conn
+            .hget(format!("trawl:usage:{month}"), account)
+            .await
+            .map_err(command("read usage"))?;
+        Ok(used.unwrap_or(0))
     }
 
     async fn jobs_in_status(&self, status: JobStatus) -> Result<Vec<String>, StoreError> {

@@ -111,7 +111,11 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                     return Ok(());
                 }
             }
-            JobStatus::Running if !job.listing_done => {
+            JobStatus::Running => {
+                self.republish_deferred(job_id).await?;
+                if job.listing_done {
+                    return Ok(());
+                }
                 tracing::info!(job_id, "resuming dispatch from checkpoints");
             }
             _ => return Ok(()),
@@ -166,6 +170,34 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
             );
         }
         Ok(())
+    }
+
+    /// Publishes again the tasks workers set aside while the job was paused.
+    async fn republish_deferred(&self, job_id: &str) -> Result<(), DispatchError> {
+        loop {
+            let batch = self.store.take_deferred(job_id, 1000).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let tasks: Vec<ClassifyTask> = batch
+                .iter()
+                .filter_map(|bytes| {
+                    <ClassifyTask as trawl_proto::Message>::decode(bytes.as_slice()).ok()
+                })
+                .collect();
+            tracing::info!(
+                job_id,
+                num_tasks = tasks.len(),
+                "republishing tasks set aside while paused"
+            );
+            if let Err(error) = self.queue.publish(job_id, &tasks).await {
+                // Keep them: set aside again for the next attempt.
+                for bytes in &batch {
+                    self.store.defer_task(job_id, bytes).await?;
+                }
+                return Err(error.into());
+            }
+        }
     }
 
     /// Checks every account's credentials and every bucket before anything is dispatched.

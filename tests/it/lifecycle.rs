@@ -410,3 +410,54 @@ async fn a_scheduled_run_classifies_only_new_objects() {
     let output = env.trawl(&["schedules", "run"]).output().await.unwrap();
     assert!(output.status.success() && String::from_utf8_lossy(&output.stdout).trim().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monthly_quota_pauses_the_job_until_it_is_raised() {
+    // Quotas and usage are per account across jobs: this test has its own Redis database.
+    let env = isolated("quota", 15).await;
+    let s3 = s3_master();
+    let bucket = unique("quota");
+    create_bucket(&s3, &bucket).await;
+    upload_all(&s3, &bucket, &objects("q/", 30, 200)).await;
+    trawl_ok(&env, &["accounts", "quota", MASTER, "1000"]).await;
+    let job_file = temp_file(
+        "job.toml",
+        &format!("[[selections]]\naccount = \"{MASTER}\"\nbucket = \"{bucket}\"\n"),
+    );
+    let _coordinator = env.spawn(&["coordinator"]);
+    let _worker = env.spawn(&["worker", "--concurrency", "1"]);
+    let store = env.store().await;
+    let job_id = submit(&env, &job_file).await;
+
+    let paused = wait_until(&store, &job_id, "the quota pauses the job", |j| {
+        j.status == JobStatus::Paused
+    })
+    .await;
+    let error = paused.error.clone().unwrap_or_default();
+    assert!(
+        error.contains(MASTER) && error.contains("monthly quota of 1000"),
+        "{error}"
+    );
+    // Let in-flight tasks settle: the rest are set aside, not classified.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = store.stats(&job_id).await.unwrap();
+    let classified = stats.get("objects_classified").copied().unwrap_or(0);
+    assert!(
+        (5..30).contains(&classified),
+        "about 1000 bytes' worth classified, got {classified}"
+    );
+    assert_eq!(store.job(&job_id).await.unwrap().status, JobStatus::Paused);
+
+    trawl_ok(&env, &["accounts", "quota", MASTER, "off"]).await;
+    trawl_ok(&env, &["jobs", "resume", &job_id]).await;
+    assert_eq!(
+        wait_terminal(&store, &job_id, Duration::from_secs(60)).await,
+        JobStatus::Complete
+    );
+    let stats = store.stats(&job_id).await.unwrap();
+    assert_eq!(
+        (stats["objects_dispatched"], stats["objects_classified"]),
+        (30, 30)
+    );
+    assert_eq!(stats["bytes_classified"], 30 * 200);
+}

@@ -42,6 +42,14 @@ pub(crate) enum AccountsCommand {
         /// Accounts to verify (default: all).
         ids: Vec<String>,
     },
+    /// Set an account's monthly quota of classified bytes (`off` removes it); a job that
+    /// reaches it is PAUSED until the quota is raised and the job resumed, or the month ends.
+    Quota {
+        /// Account ID (the master or a member).
+        id: String,
+        /// Bytes per calendar month (UTC), or `off`.
+        bytes: String,
+    },
     /// Remove member accounts.
     Remove {
         /// Account IDs.
@@ -271,6 +279,7 @@ pub(crate) async fn accounts<St: StateStore>(
                 ExitCode::SUCCESS
             })
         }
+        AccountsCommand::Quota { .. } => unreachable!("quotas are set by quota()"),
         AccountsCommand::Remove { ids } => {
             let ids = trawl_common::job::parse_account_ids(&ids.join(","))?;
             for id in ids {
@@ -283,6 +292,32 @@ pub(crate) async fn accounts<St: StateStore>(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `trawl accounts quota ID BYTES|off`.
+pub(crate) async fn quota<S: trawl_common::store::JobStore>(
+    store: &S,
+    id: &str,
+    bytes: &str,
+) -> anyhow::Result<ExitCode> {
+    if !trawl_common::job::is_account_id(id) {
+        bail!("invalid AWS account ID {id:?}: an account ID is exactly 12 digits");
+    }
+    let quota =
+        match bytes {
+            "off" | "none" => None,
+            _ => Some(bytes.parse::<u64>().map_err(|_| {
+                anyhow::anyhow!("invalid quota {bytes:?}: a number of bytes, or off")
+            })?),
+        };
+    store.set_quota(id, quota).await?;
+    let month = trawl_common::month_of(trawl_common::now_ms());
+    let used = store.usage(id, &month).await?;
+    match quota {
+        Some(n) => println!("{id}: monthly quota {n} bytes ({used} classified in {month})"),
+        None => println!("{id}: no monthly quota ({used} bytes classified in {month})"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn member_access(account: &Account) -> AccountAccess {

@@ -511,6 +511,9 @@ async fn admin_with<S: JobStore, St: trawl_common::state::StateStore>(
     command: Command,
 ) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Accounts {
+            command: admin::AccountsCommand::Quota { id, bytes },
+        } => admin::quota(store, &id, &bytes).await,
         Command::Accounts { command } => admin::accounts(state, clients, command).await,
         Command::Schedules {
             command: SchedulesCommand::Run { now },

@@ -105,6 +105,8 @@ pub struct Context<S> {
     pub kms_keys: encryption::KmsKeyCache,
     /// Job statuses, cached briefly so cancelled jobs are noticed without a store read per task.
     statuses: Mutex<HashMap<String, (Option<JobStatus>, Instant)>>,
+    /// Monthly quotas per account, cached briefly.
+    quotas: Mutex<HashMap<String, (Option<u64>, Instant)>>,
 }
 
 impl<S: JobStore> Context<S> {
@@ -122,7 +124,43 @@ impl<S: JobStore> Context<S> {
             },
             kms_keys: encryption::KmsKeyCache::default(),
             statuses: Mutex::default(),
+            quotas: Mutex::default(),
         }
+    }
+
+    /// Drops a job's cached status (after this worker changed it).
+    pub fn forget_status(&self, job_id: &str) {
+        self.statuses
+            .lock()
+            .expect("the status cache lock should not be poisoned")
+            .remove(job_id);
+    }
+
+    /// Drops an account's cached quota.
+    pub fn forget_quota(&self, account: &str) {
+        self.quotas
+            .lock()
+            .expect("the quota cache lock should not be poisoned")
+            .remove(account);
+    }
+
+    /// Returns an account's monthly quota of classified bytes, cached for ten seconds.
+    pub async fn quota(&self, account: &str) -> Result<Option<u64>, StoreError> {
+        if let Some((quota, at)) = self
+            .quotas
+            .lock()
+            .expect("the quota cache lock should not be poisoned")
+            .get(account)
+            && at.elapsed() < Duration::from_secs(10)
+        {
+            return Ok(*quota);
+        }
+        let quota = self.store.quota(account).await?;
+        self.quotas
+            .lock()
+            .expect("the quota cache lock should not be poisoned")
+            .insert(account.to_string(), (quota, Instant::now()));
+        Ok(quota)
     }
 
     /// Returns the job's status, cached for two seconds.
@@ -241,10 +279,30 @@ async fn handle_task<S: JobStore, D: Delivery>(ctx: &Context<S>, delivery: D) {
             tracing::debug!(job_id = %task.job_id, seq = task.seq, why, "task dropped");
             delivery.ack().await;
         }
+        Outcome::Defer(why) => match ctx.store.defer_task(&task.job_id, delivery.data()).await {
+            Ok(()) => {
+                tracing::debug!(job_id = %task.job_id, seq = task.seq, why, "task set aside until the job resumes");
+                delivery.ack().await;
+            }
+            Err(error) => {
+                tracing::warn!(job_id = %task.job_id, seq = task.seq, error = %error, "cannot set task aside; it goes back to the queue");
+                delivery.retry().await;
+            }
+        },
         Outcome::Result(result) => match record(ctx, &task, &result).await {
             Ok(outcome) => {
                 if outcome == RecordOutcome::Duplicate {
                     tracing::debug!(job_id = %task.job_id, seq = task.seq, "result already recorded");
+                }
+                if outcome == RecordOutcome::Recorded && result.record.size_classified > 0 {
+                    let month = trawl_common::month_of(trawl_common::now_ms());
+                    if let Err(error) = ctx
+                        .store
+                        .add_usage(&task.account_id, &month, result.record.size_classified)
+                        .await
+                    {
+                        tracing::warn!(error = %error, "cannot add to the account's monthly usage");
+                    }
                 }
                 delivery.ack().await;
             }

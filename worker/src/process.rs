@@ -45,6 +45,9 @@ pub enum Outcome {
     Drop(&'static str),
     /// A transient failure outlived the retries: give the task back to the queue.
     Retry(String),
+    /// The job is paused (by a user, or an account's monthly quota): set the task aside until
+    /// the job resumes.
+    Defer(&'static str),
 }
 
 /// Chunks of an object in flight between the S3 stream and the classifier, at most. With the
@@ -127,11 +130,56 @@ impl ObjectMeta {
     }
 }
 
+/// Returns whether the task's account has used its monthly quota of classified bytes; if so,
+/// pauses the job (PAUSED, naming the account) so no more of it is spent this month.
+async fn quota_reached<S: JobStore>(
+    ctx: &Context<S>,
+    task: &ClassifyTask,
+) -> Result<bool, trawl_common::store::StoreError> {
+    let Some(quota) = ctx.quota(&task.account_id).await? else {
+        return Ok(false);
+    };
+    let month = trawl_common::month_of(trawl_common::now_ms());
+    let used = ctx.store.usage(&task.account_id, &month).await?;
+    if used < quota {
+        return Ok(false);
+    }
+    // Before pausing a job, make sure the quota was not raised or removed since it was cached.
+    ctx.forget_quota(&task.account_id);
+    let Some(quota) = ctx.quota(&task.account_id).await? else {
+        return Ok(false);
+    };
+    if used < quota {
+        return Ok(false);
+    }
+    let reason = format!(
+        "account {} reached its monthly quota of {quota} classified bytes ({used} used in {month})",
+        task.account_id
+    );
+    if ctx
+        .store
+        .transition(
+            &task.job_id,
+            JobStatus::Paused,
+            &[JobStatus::Running],
+            Some(&reason),
+        )
+        .await?
+    {
+        tracing::warn!(job_id = %task.job_id, account = %task.account_id, quota, used, "monthly quota reached; job paused");
+    }
+    ctx.forget_status(&task.job_id);
+    Ok(true)
+}
+
 /// Processes one task.
 pub async fn process<S: JobStore>(ctx: &Context<S>, task: &ClassifyTask) -> Outcome {
     match ctx.job_status(&task.job_id).await {
         Ok(Some(JobStatus::Cancelled | JobStatus::Failed | JobStatus::Complete)) => {
             return Outcome::Drop("job is closed");
+        }
+        Ok(Some(JobStatus::UserPaused | JobStatus::Paused)) => {
+            return Outcome::Defer("job is paused");
         }
         Ok(Some(_)) => {}
         Ok(None) => return Outcome::Drop("job does not exist"),
@@ -140,6 +188,11 @@ pub async fn process<S: JobStore>(ctx: &Context<S>, task: &ClassifyTask) -> Outc
     match ctx.store.is_recorded(&task.job_id, task.seq).await {
         Ok(true) => return Outcome::Drop("result already recorded"),
         Ok(false) => {}
+        Err(error) => return Outcome::Retry(error.to_string()),
+    }
+    match quota_reached(ctx, task).await {
+        Ok(false) => {}
+        Ok(true) => return Outcome::Defer("the account's monthly quota is reached"),
         Err(error) => return Outcome::Retry(error.to_string()),
     }
     let role_arn = (!task.role_arn.is_empty()).then_some(task.role_arn.as_str());
