@@ -56,6 +56,8 @@ pub struct Topology {
     pub parked: String,
     /// Deliveries before dead-lettering.
     pub delivery_limit: i64,
+    /// Delete the queues after this long unused (`x-expires`), if set.
+    pub expires_ms: Option<u64>,
 }
 
 impl Topology {
@@ -67,6 +69,15 @@ impl Topology {
             dead: format!("{task_queue}.dead"),
             parked: format!("{task_queue}.parked"),
             delivery_limit: DEFAULT_DELIVERY_LIMIT,
+            expires_ms: None,
+        }
+    }
+
+    /// Derives the topology of the configured task queue.
+    pub fn from_config(config: &crate::config::ServiceConfig) -> Self {
+        Self {
+            expires_ms: config.queue_expires_ms,
+            ..Self::new(&config.task_queue)
         }
     }
 

@@ -36,6 +36,9 @@ pub struct ServiceConfig {
     pub s3_force_path_style: bool,
     /// How long to keep trying to reach RabbitMQ or Redis at start-up (`TRAWL_CONNECT_TIMEOUT_SECS`).
     pub connect_timeout_secs: u64,
+    /// Delete the task queues after this long unused (`TRAWL_QUEUE_EXPIRES_MS`, RabbitMQ's
+    /// `x-expires`): for short-lived deployments such as tests and benchmarks.
+    pub queue_expires_ms: Option<u64>,
     /// Whether a broker or Redis is configured (`TRAWL_AMQP_URL` or `TRAWL_REDIS_URL` set): the
     /// CLI then talks to the distributed deployment; otherwise it runs Trawl embedded.
     pub distributed: bool,
@@ -97,8 +100,18 @@ impl ServiceConfig {
                 message: format!("{v:?} is not a whole number of seconds"),
             })?,
         };
+        let queue_expires_ms = match get("TRAWL_QUEUE_EXPIRES_MS") {
+            None => None,
+            Some(v) => Some(v.parse().ok().filter(|n: &u64| *n > 0).ok_or_else(|| {
+                ConfigError::Invalid {
+                    name: "TRAWL_QUEUE_EXPIRES_MS",
+                    message: format!("{v:?} is not a positive number of milliseconds"),
+                }
+            })?),
+        };
         Ok(Self {
             amqp_url,
+            queue_expires_ms,
             redis_url,
             task_queue: get("TRAWL_TASK_QUEUE").unwrap_or_else(|| DEFAULT_TASK_QUEUE.into()),
             aws_endpoint_url,

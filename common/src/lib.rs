@@ -34,8 +34,8 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Returns the calendar month (UTC) of a unix-ms time as `YYYY-MM`, the period of account quotas.
-pub fn month_of(ms: i64) -> String {
+/// Returns the UTC calendar date (year, month, day) of a unix-ms time.
+pub fn civil_date(ms: i64) -> (i64, i64, i64) {
     let days = (ms / 1000).div_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -44,8 +44,15 @@ pub fn month_of(ms: i64) -> String {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Returns the calendar month (UTC) of a unix-ms time as `YYYY-MM`, the period of account quotas.
+pub fn month_of(ms: i64) -> String {
+    let (y, m, _) = civil_date(ms);
     format!("{y:04}-{m:02}")
 }
 
@@ -81,6 +88,7 @@ mod tests {
         assert_eq!(super::month_of(1_796_322_921_248), "2026-12");
         assert_eq!(super::month_of(951_782_400_000), "2000-02"); // 2000-02-29
         assert_eq!(super::month_of(951_868_800_000), "2000-03");
+        assert_eq!(super::civil_date(951_782_400_000), (2000, 2, 29));
     }
 
     #[test]

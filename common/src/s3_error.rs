@@ -78,6 +78,17 @@ impl S3Failure {
         self.status == Some(400) && matches!(self.code.as_str(), "InvalidRequest" | "BadRequest")
     }
 
+    /// Describes a failure of a bucket-level call (HeadBucket, ListObjectsV2) for a person:
+    /// `bucket B (account A) does not exist`, `… cannot be read: access denied`, or the error.
+    pub fn bucket_problem(&self, account: &str) -> String {
+        let what = match (self.status, self.code.as_str()) {
+            (Some(404), _) | (_, "NoSuchBucket" | "NotFound") => "does not exist".to_string(),
+            (Some(403), _) | (_, "AccessDenied") => "cannot be read: access denied".to_string(),
+            _ => format!("cannot be reached: {self}"),
+        };
+        format!("bucket {} (account {account}) {what}", self.bucket)
+    }
+
     /// Builds a failure for a body stream that broke mid-transfer (always retryable).
     pub fn stream(bucket: &str, key: &str, message: String) -> Self {
         Self {
@@ -231,6 +242,22 @@ mod tests {
         assert!(failure("SlowDown", 503).is_retryable());
         assert!(failure("InternalError", 500).is_retryable());
         assert!(failure("TooManyRequests", 429).is_retryable());
+    }
+
+    #[test]
+    fn bucket_problems_name_the_bucket_and_account() {
+        let mut missing = failure("NoSuchBucket", 404);
+        missing.bucket = "payroll".into();
+        assert_eq!(
+            missing.bucket_problem("111122223333"),
+            "bucket payroll (account 111122223333) does not exist"
+        );
+        let mut denied = failure("AccessDenied", 403);
+        denied.bucket = "payroll".into();
+        assert_eq!(
+            denied.bucket_problem("111122223333"),
+            "bucket payroll (account 111122223333) cannot be read: access denied"
+        );
     }
 
     #[test]

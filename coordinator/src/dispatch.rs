@@ -270,17 +270,7 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
             )
             .await;
             if let Err(failure) = head {
-                let what = match (failure.status, failure.code.as_str()) {
-                    (Some(404), _) | (_, "NoSuchBucket" | "NotFound") => {
-                        "does not exist".to_string()
-                    }
-                    (Some(403), _) => "cannot be read: access denied".to_string(),
-                    _ => format!("cannot be reached: {}: {}", failure.code, failure.message),
-                };
-                problems.push(format!(
-                    "bucket {} (account {}) {what}",
-                    bucket.bucket, bucket.access.account
-                ));
+                problems.push(failure.bucket_problem(&bucket.access.account));
             }
         }
         if problems.is_empty() {

@@ -101,7 +101,7 @@ pub async fn run_distributed(
         &config.service.amqp_url,
         "trawl-coordinator",
         connect_timeout,
-        Topology::new(&config.service.task_queue),
+        Topology::from_config(&config.service),
         config.confirm_window,
     )
     .await?;

@@ -96,14 +96,7 @@ async fn list_bucket(
             }
         })
         .await
-        .map_err(|failure| {
-            let what = match (failure.status, failure.code.as_str()) {
-                (Some(404), _) | (_, "NoSuchBucket") => "does not exist".to_string(),
-                (Some(403), _) => "cannot be read: access denied".to_string(),
-                _ => format!("cannot be listed: {}", failure),
-            };
-            format!("bucket {bucket} (account {}) {what}", access.account)
-        })?;
+        .map_err(|failure| failure.bucket_problem(&access.account))?;
         for object in page.contents() {
             let mut listing = ObjectListing::new(
                 object.key().unwrap_or_default(),

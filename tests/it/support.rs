@@ -70,6 +70,8 @@ impl TestEnv {
             .env("TRAWL_AMQP_URL", AMQP_URL)
             .env("TRAWL_REDIS_URL", &self.redis_url)
             .env("TRAWL_TASK_QUEUE", &self.queue)
+            // Each test declares its own quorum queues: let the broker delete them once unused.
+            .env("TRAWL_QUEUE_EXPIRES_MS", "60000")
             .env("TRAWL_LOG", "warn")
             .stdin(Stdio::null())
             .kill_on_drop(true);

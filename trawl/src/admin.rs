@@ -506,15 +506,7 @@ async fn bucket_problem(
         Ok(_) => None,
         Err(error) => {
             let failure = trawl_common::s3_error::classify("HeadBucket", bucket, "", &error);
-            let what = match failure.status {
-                Some(404) => "does not exist".to_string(),
-                Some(403) => "cannot be read: access denied".to_string(),
-                _ => format!("cannot be reached: {failure}"),
-            };
-            Some(format!(
-                "bucket {bucket} (account {}) {what}",
-                access.account
-            ))
+            Some(failure.bucket_problem(&access.account))
         }
     }
 }
@@ -631,20 +623,10 @@ pub(crate) async fn plan<St: StateStore>(state: &St, clients: &S3Clients) -> any
 }
 
 fn chrono_like_now() -> String {
-    // Minutes since the epoch rendered as an ISO-like UTC date, without a date crate.
-    let secs = trawl_common::now_ms() / 1000;
-    let days = secs.div_euclid(86_400);
+    let ms = trawl_common::now_ms();
+    let (y, m, d) = trawl_common::civil_date(ms);
+    let secs = ms / 1000;
     let (hh, mm) = (secs.rem_euclid(86_400) / 3600, secs.rem_euclid(3600) / 60);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
 }
 

@@ -195,7 +195,7 @@ pub async fn run_distributed(
         &config.service.amqp_url,
         &format!("trawl-worker {}", config.worker_id),
         connect_timeout,
-        Topology::new(&config.service.task_queue),
+        Topology::from_config(&config.service),
         1,
     )
     .await?;

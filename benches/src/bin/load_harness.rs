@@ -277,6 +277,7 @@ async fn end_to_end_phase(args: &Args, bucket: &str) -> anyhow::Result<f64> {
             .env("TRAWL_AMQP_URL", &args.amqp_url)
             .env("TRAWL_REDIS_URL", &args.redis_url)
             .env("TRAWL_TASK_QUEUE", &queue)
+            .env("TRAWL_QUEUE_EXPIRES_MS", "60000")
             .env("TRAWL_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
