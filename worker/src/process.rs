@@ -81,9 +81,12 @@ pub struct ObjectMeta {
     pub client_side: Option<ClientSide>,
 }
 
-impl ObjectMeta {
-    fn from_get(output: &GetObjectOutput) -> Self {
-        Self {
+/// Reads an [`ObjectMeta`] from a GET or HEAD response: the SDK gives both the same header
+/// accessors but no shared trait.
+macro_rules! object_meta {
+    ($output:expr) => {{
+        let output = $output;
+        ObjectMeta {
             size: output.content_length().map(|n| n.max(0) as u64),
             etag: output.e_tag().map(str::to_string),
             storage_class: output.storage_class().map(|c| c.as_str().to_string()),
@@ -98,24 +101,16 @@ impl ObjectMeta {
             ..Default::default()
         }
         .with_envelope()
+    }};
+}
+
+impl ObjectMeta {
+    fn from_get(output: &GetObjectOutput) -> Self {
+        object_meta!(output)
     }
 
     fn from_head(output: &HeadObjectOutput) -> Self {
-        Self {
-            size: output.content_length().map(|n| n.max(0) as u64),
-            etag: output.e_tag().map(str::to_string),
-            storage_class: output.storage_class().map(|c| c.as_str().to_string()),
-            last_modified_ms: output.last_modified().and_then(|t| t.to_millis().ok()),
-            server_side_encryption: output
-                .server_side_encryption()
-                .map(|s| s.as_str().to_string()),
-            kms_key_id: output.ssekms_key_id().map(str::to_string),
-            sse_customer_algorithm: output.sse_customer_algorithm().map(str::to_string),
-            restore: output.restore().map(str::to_string),
-            metadata: output.metadata().cloned().unwrap_or_default(),
-            ..Default::default()
-        }
-        .with_envelope()
+        object_meta!(output)
     }
 
     fn with_envelope(mut self) -> Self {
