@@ -190,6 +190,81 @@ impl Read for CountingShared<'_> {
     }
 }
 
+/// Decodes every zstd frame of a stream in turn (the `zstd` CLI over several inputs and
+/// `pzstd` write several), skipping skippable frames; ruzstd's `StreamingDecoder` stops
+/// after the first.
+struct ZstdFrames<R> {
+    source: R,
+    decoder: ruzstd::decoding::FrameDecoder,
+    /// No frame is left.
+    done: bool,
+}
+
+impl<R: io::BufRead> ZstdFrames<R> {
+    /// Starts on the first frame, which must be there.
+    fn new(source: R) -> io::Result<Self> {
+        let mut decoder = ruzstd::decoding::FrameDecoder::new();
+        decoder.set_max_window_size(ZSTD_MAX_WINDOW);
+        let mut frames = Self {
+            source,
+            decoder,
+            done: false,
+        };
+        if !frames.next_frame()? {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(frames)
+    }
+
+    /// Reads the next frame header, skipping skippable frames; false at the end.
+    fn next_frame(&mut self) -> io::Result<bool> {
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        loop {
+            if self.source.fill_buf()?.is_empty() {
+                self.done = true;
+                return Ok(false);
+            }
+            match self.decoder.reset(&mut self.source) {
+                Ok(()) => return Ok(true),
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let length = u64::from(length);
+                    let skipped = io::copy(&mut (&mut self.source).take(length), &mut io::sink())?;
+                    if skipped < length {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                Err(e) => return Err(io::Error::other(e)),
+            }
+        }
+    }
+}
+
+impl<R: io::BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use ruzstd::decoding::BlockDecodingStrategy;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        while !self.done {
+            while self.decoder.can_collect() == 0 && !self.decoder.is_finished() {
+                self.decoder
+                    .decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBlocks(1))
+                    .map_err(io::Error::other)?;
+            }
+            let n = self.decoder.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // This frame is done: another one may follow.
+            self.next_frame()?;
+        }
+        Ok(0)
+    }
+}
+
 /// A reader that fails with a stored error (after the sniffed prefix of a failing stream).
 struct Failed(Option<io::Error>);
 
@@ -306,6 +381,19 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Fails with `TIME_CUT_OFF_REACHED` once the deadline has passed, for parsers whose
+    /// work is not paced by reads (records decoded from a buffer already in memory).
+    pub(crate) fn check_deadline(&self) -> io::Result<()> {
+        if let Some(r) = self.tripped.get() {
+            return Err(stop(r));
+        }
+        if Instant::now() > self.deadline {
+            self.trip(limits::TIME);
+            return Err(stop(limits::TIME));
+        }
+        Ok(())
+    }
+
     /// Classifies one stream (the object, a decompressed stream or a member).
     ///
     /// `depth` is the number of archives and compression layers around it; `path` is its
@@ -326,8 +414,9 @@ impl<'a> Session<'a> {
         let kind = sniff::sniff(name, &prefix);
         let mut acc = Accumulator::new(self.compiled);
         let default_reason = match kind {
-            Kind::Eml(_) | Kind::Zip(Some(_)) => limits::UNPARSABLE,
-            Kind::Pdf | Kind::Parquet | Kind::Avro => limits::UNSUPPORTED,
+            Kind::Eml(_) | Kind::Zip(Some(_)) | Kind::Pdf | Kind::Parquet | Kind::Avro => {
+                limits::UNPARSABLE
+            }
             _ => limits::MALFORMED,
         };
         let num_records_before = out.len();
@@ -411,9 +500,9 @@ impl<'a> Session<'a> {
                 }
             }
             Kind::Tar => Outcome::Scanned(self.tar_members(stream, depth, path, out, acc)),
-            Kind::Pdf => Outcome::Scanned(crate::documents::scan_pdf(self, stream, acc)),
-            Kind::Parquet => Outcome::Scanned(crate::documents::scan_parquet(self, stream, acc)),
-            Kind::Avro => Outcome::Scanned(crate::documents::scan_avro(self, stream, acc)),
+            Kind::Pdf => Outcome::Scanned(crate::pdf::scan_pdf(self, stream, acc)),
+            Kind::Parquet => Outcome::Scanned(crate::bigdata::scan_parquet(self, stream, acc)),
+            Kind::Avro => Outcome::Scanned(crate::bigdata::scan_avro(self, stream, acc)),
             Kind::Eml(enc) => Outcome::Scanned(crate::documents::scan_eml(
                 self, enc, stream, depth, path, out, acc,
             )),
@@ -459,18 +548,13 @@ impl<'a> Session<'a> {
                 true,
                 XZ_MEM_LIMIT_KIB,
             )),
-            Compression::Zstd => {
-                match ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
-                    counted,
-                    ZSTD_MAX_WINDOW,
-                ) {
-                    Ok(d) => Box::new(d),
-                    Err(_) => {
-                        let reason = self.tripped.get().unwrap_or(limits::MALFORMED);
-                        return skipped(reason);
-                    }
+            Compression::Zstd => match ZstdFrames::new(io::BufReader::new(counted)) {
+                Ok(d) => Box::new(d),
+                Err(_) => {
+                    let reason = self.tripped.get().unwrap_or(limits::MALFORMED);
+                    return skipped(reason);
                 }
-            }
+            },
             Compression::Snappy => Box::new(snap::read::FrameDecoder::new(counted)),
         };
         let mut inner = Guard::new(&mut *decoder, self, true, RatioBase::Shared(count));

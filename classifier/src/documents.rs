@@ -1,4 +1,5 @@
-//! Documents: OOXML (DOCX, PPTX, XLSX), EML, and stubs for PDF, Parquet and Avro.
+//! Documents: OOXML (DOCX, PPTX, XLSX) and EML (PDF is in `pdf`, Parquet and Avro in
+//! `bigdata`).
 //!
 //! Each entry point takes the [`Session`] (limits and budgets), the stream or spooled zip,
 //! and the accumulator, and reports hits with the location that fits the format:
@@ -304,36 +305,6 @@ fn empty_zip() -> Vec<u8> {
     let mut eocd = b"PK\x05\x06".to_vec();
     eocd.resize(22, 0);
     eocd
-}
-
-/// PDF, Parquet and Avro are recognised but not read yet: they end SKIPPED with
-/// `UNSUPPORTED_FILE_TYPE_EXCEPTION` (issue 5, left for a later change).
-///
-/// Scans a PDF.
-pub(crate) fn scan_pdf(
-    _session: &Session<'_>,
-    _stream: &mut dyn Read,
-    _acc: &mut Accumulator<'_>,
-) -> io::Result<Option<&'static str>> {
-    Err(stop(limits::UNSUPPORTED))
-}
-
-/// Scans a Parquet file.
-pub(crate) fn scan_parquet(
-    _session: &Session<'_>,
-    _stream: &mut dyn Read,
-    _acc: &mut Accumulator<'_>,
-) -> io::Result<Option<&'static str>> {
-    Err(stop(limits::UNSUPPORTED))
-}
-
-/// Scans an Avro object container file.
-pub(crate) fn scan_avro(
-    _session: &Session<'_>,
-    _stream: &mut dyn Read,
-    _acc: &mut Accumulator<'_>,
-) -> io::Result<Option<&'static str>> {
-    Err(stop(limits::UNSUPPORTED))
 }
 
 /// Scans an email with its attachments.

@@ -537,7 +537,9 @@ impl JsonWalker<'_, '_> {
     }
 }
 
-fn walk_json<'a>(
+/// Walks one parsed record (a JSON value, a Parquet row, an Avro datum) and records its hits
+/// as `records` with `record_index` and the value's path.
+pub(crate) fn walk_json<'a>(
     compiled: &'a Compiled,
     acc: &mut Accumulator<'a>,
     value: &serde_json::Value,

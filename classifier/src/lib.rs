@@ -16,11 +16,15 @@
 //! - `sniff`: the type of a stream from its magic bytes, then its name; text transcoding.
 //! - `container`: the recursive driver over compression, archives and documents, with the
 //!   [`Limits`] budgets shared across one object's whole tree.
-//! - `documents`: OOXML (DOCX, PPTX, XLSX), EML, PDF, Parquet and Avro.
+//! - `documents`: OOXML (DOCX, PPTX, XLSX) and EML.
+//! - `pdf`: PDF text page by page (`lopdf`).
+//! - `bigdata`: Parquet (row group by row group) and Avro (block by block) as records with
+//!   field paths, the column and field names acting as keywords.
 //! - [`config`]: the TOML configuration (selection, custom identifiers, allow lists).
 //! - [`local`]: `trawl classify PATH…` over local files and folders.
 #![warn(missing_docs)]
 
+mod bigdata;
 pub mod config;
 mod container;
 mod documents;
@@ -29,6 +33,7 @@ mod formats;
 mod identifiers;
 pub mod limits;
 pub mod local;
+mod pdf;
 mod sniff;
 mod validators;
 
@@ -161,7 +166,8 @@ pub struct Page {
 /// A value in a JSON or JSON Lines file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Record {
-    /// Record index (0-based line for JSON Lines; 0 for a JSON document).
+    /// Record index (0-based line for JSON Lines, row for Parquet, datum for Avro; 0 for a
+    /// JSON document).
     #[serde(rename = "recordIndex")]
     pub record_index: u64,
     /// JSONPath of the value, e.g. `$.customers[3].email`.

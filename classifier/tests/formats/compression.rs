@@ -120,3 +120,26 @@ fn markup_is_text() {
         assert_eq!(kinds(&r), vec![("USA_SOCIAL_SECURITY_NUMBER", 1)], "{name}");
     }
 }
+
+#[test]
+fn every_zstd_frame_is_read() {
+    // Two frames written by the zstd library (`make_fixtures.py`).
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/frames.txt.zst");
+    let r = engine().classify_bytes("frames.txt.zst", &std::fs::read(path).unwrap());
+    assert_ssn_text(&r);
+    // Frames by ruzstd with a skippable frame between them.
+    let fast = ruzstd::encoding::CompressionLevel::Fastest;
+    let mut data = ruzstd::encoding::compress_to_vec(&b"hello\n"[..], fast);
+    data.extend(0x184D_2A5Au32.to_le_bytes());
+    data.extend(3u32.to_le_bytes());
+    data.extend(b"abc");
+    data.extend(ruzstd::encoding::compress_to_vec(&SSN_TEXT[6..], fast));
+    let r = engine().classify_bytes("a.txt.zst", &data);
+    assert_ssn_text(&r);
+    // A second frame cut short.
+    let mut cut = data.clone();
+    cut.extend(&ruzstd::encoding::compress_to_vec(&b"more\n"[..], fast)[..6]);
+    let r = engine().classify_bytes("a.txt.zst", &cut);
+    assert_eq!(verdict(&r), ("PARTIAL", Some("MALFORMED_FILE")));
+}

@@ -2,6 +2,7 @@
 //! or by real tools (`tests/fixtures/make_fixtures.py`) and checked in small.
 
 mod archives;
+mod bigdata;
 mod compression;
 mod documents;
 mod limits;
