@@ -11,12 +11,15 @@
 //!   bounded confirm window. See `README.md` beside this file for how selections become tasks.
 #![warn(missing_docs)]
 
+pub mod admin;
+pub mod api;
 pub mod dispatch;
 pub mod encryption;
 pub mod estimate;
 pub mod pricing;
 pub mod review;
 pub mod schedule;
+pub mod views;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -72,6 +72,8 @@ impl TestEnv {
             .env("TRAWL_TASK_QUEUE", &self.queue)
             // Each test declares its own quorum queues: let the broker delete them once unused.
             .env("TRAWL_QUEUE_EXPIRES_MS", "60000")
+            // Tests run coordinators side by side: each API gets a port of its own.
+            .env("TRAWL_API_LISTEN", "127.0.0.1:0")
             .env("TRAWL_LOG", "warn")
             .stdin(Stdio::null())
             .kill_on_drop(true);

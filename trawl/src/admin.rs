@@ -7,16 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Subcommand, ValueEnum};
-use trawl_common::aws::S3Clients;
-use trawl_common::job::{
-    AccountAccess, DEFAULT_ROLE_NAME, JobSpec, MemberAccount, Selection, role_arn,
-};
-use trawl_common::state::{
-    Account, AccountStatus, Classification, Resource, Schedule, State, StateStore,
-};
-use trawl_coordinator::estimate::{self, BucketSelection};
-use trawl_coordinator::pricing::{Pricing, PricingConfig};
-use trawl_coordinator::review::{ReviewOutcome, ReviewSelection};
+use trawl_common::job::DEFAULT_ROLE_NAME;
+use trawl_common::state::{Classification, Schedule, StateStore};
+use trawl_common::store::JobStore;
+use trawl_coordinator::admin::{Admin, Plan, ResourceEdit, ResourceInput, ReviewReport};
+use trawl_coordinator::pricing::PricingConfig;
 
 #[derive(Subcommand)]
 pub(crate) enum AccountsCommand {
@@ -149,9 +144,8 @@ pub(crate) struct ReviewArgs {
     pub(crate) json: bool,
 }
 
-pub(crate) async fn accounts<St: StateStore>(
-    state: &St,
-    clients: &S3Clients,
+pub(crate) async fn accounts<S: JobStore, St: StateStore>(
+    admin: &Admin<S, St>,
     command: AccountsCommand,
 ) -> anyhow::Result<ExitCode> {
     match command {
@@ -161,55 +155,38 @@ pub(crate) async fn accounts<St: StateStore>(
             external_id,
         } => {
             // Every ID is checked before anything is added.
-            let ids = trawl_common::job::parse_account_ids(&ids.join(","))?;
-            if ids.is_empty() {
-                bail!("no account ID given: trawl accounts add 111122223333[,444455556666…]");
-            }
-            let current = state.load_state().await?;
-            for id in ids {
-                if current.accounts.contains_key(&id) {
+            let changes = admin
+                .add_accounts(&ids.join(","), &role_name, external_id.as_deref())
+                .await?;
+            for change in changes {
+                let id = &change.id;
+                if change.outcome == "ADDED" {
+                    println!(
+                        "{id}: added (role {role_name}); verify it with `trawl accounts verify {id}`"
+                    );
+                } else {
                     println!("{id}: already integrated");
-                    continue;
                 }
-                state
-                    .put_account(&Account {
-                        id: id.clone(),
-                        role_name: role_name.clone(),
-                        external_id: external_id.clone(),
-                        status: AccountStatus::Unverified,
-                        error: None,
-                        num_buckets: None,
-                        added_ms: trawl_common::now_ms(),
-                        verified_ms: 0,
-                    })
-                    .await?;
-                println!(
-                    "{id}: added (role {role_name}); verify it with `trawl accounts verify {id}`"
-                );
             }
             Ok(ExitCode::SUCCESS)
         }
         AccountsCommand::List { json } => {
-            let current = state.load_state().await?;
-            let master = trawl_common::aws::caller_account(clients.sdk_config())
-                .await
-                .ok();
+            let view = admin.accounts().await?;
             if json {
-                let value = serde_json::json!({ "master": master, "members": current.accounts.values().collect::<Vec<_>>() });
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                println!("{}", serde_json::to_string_pretty(&view)?);
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
                 "{:<14} {:<8} {:<11} {:<32} {:>8}  ERROR",
                 "ACCOUNT", "KIND", "STATUS", "ROLE", "BUCKETS"
             );
-            if let Some(master) = &master {
+            if let Some(master) = &view.master {
                 println!(
                     "{master:<14} {:<8} {:<11} {:<32} {:>8}",
                     "master", "-", "(default credentials)", "-"
                 );
             }
-            for account in current.accounts.values() {
+            for account in &view.members {
                 println!(
                     "{:<14} {:<8} {:<11} {:<32} {:>8}  {}",
                     account.id,
@@ -226,51 +203,31 @@ pub(crate) async fn accounts<St: StateStore>(
             Ok(ExitCode::SUCCESS)
         }
         AccountsCommand::Verify { ids } => {
-            let current = state.load_state().await?;
-            let wanted = trawl_common::job::parse_account_ids(&ids.join(","))?;
+            let outcomes = admin.verify_accounts(&ids.join(",")).await?;
             let mut failed = false;
-            for account in current.accounts.values() {
-                if !wanted.is_empty() && !wanted.contains(&account.id) {
-                    continue;
-                }
-                let mut account = account.clone();
-                let access = member_access(&account);
-                let outcome = match clients.verify_credentials(&access).await {
-                    Err(error) => Err(error.to_string()),
-                    Ok(()) => clients
-                        .client(&access)
-                        .await
-                        .list_buckets()
-                        .send()
-                        .await
-                        .map(|out| out.buckets().len() as u64)
-                        .map_err(|e| trawl_common::s3_error::display_chain(&e)),
-                };
-                account.verified_ms = trawl_common::now_ms();
-                match outcome {
-                    Ok(num_buckets) => {
-                        account.status = AccountStatus::Verified;
-                        account.error = None;
-                        account.num_buckets = Some(num_buckets);
+            for outcome in &outcomes {
+                match outcome.status {
+                    "VERIFIED" => println!(
+                        "{}: VERIFIED ({} buckets visible through {})",
+                        outcome.id,
+                        outcome.num_buckets.unwrap_or(0),
+                        outcome.role_name.as_deref().unwrap_or("-")
+                    ),
+                    "NOT_INTEGRATED" => {
+                        failed = true;
                         println!(
-                            "{}: VERIFIED ({num_buckets} buckets visible through {})",
-                            account.id, account.role_name
+                            "{}: not integrated (trawl accounts add {})",
+                            outcome.id, outcome.id
                         );
                     }
-                    Err(error) => {
+                    _ => {
                         failed = true;
-                        account.status = AccountStatus::Failed;
-                        account.error = Some(error.clone());
-                        account.num_buckets = None;
-                        println!("{}: FAILED: {error}", account.id);
+                        println!(
+                            "{}: FAILED: {}",
+                            outcome.id,
+                            outcome.error.as_deref().unwrap_or("unknown error")
+                        );
                     }
-                }
-                state.put_account(&account).await?;
-            }
-            for id in &wanted {
-                if !current.accounts.contains_key(id) {
-                    failed = true;
-                    println!("{id}: not integrated (trawl accounts add {id})");
                 }
             }
             Ok(if failed {
@@ -279,14 +236,32 @@ pub(crate) async fn accounts<St: StateStore>(
                 ExitCode::SUCCESS
             })
         }
-        AccountsCommand::Quota { .. } => unreachable!("quotas are set by quota()"),
+        AccountsCommand::Quota { id, bytes } => {
+            let quota = match bytes.as_str() {
+                "off" | "none" => None,
+                _ => Some(bytes.parse::<u64>().map_err(|_| {
+                    anyhow::anyhow!("invalid quota {bytes:?}: a number of bytes, or off")
+                })?),
+            };
+            let view = admin.set_quota(&id, quota).await?;
+            match view.quota_bytes {
+                Some(n) => println!(
+                    "{id}: monthly quota {n} bytes ({} classified in {})",
+                    view.used_bytes, view.month
+                ),
+                None => println!(
+                    "{id}: no monthly quota ({} bytes classified in {})",
+                    view.used_bytes, view.month
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AccountsCommand::Remove { ids } => {
-            let ids = trawl_common::job::parse_account_ids(&ids.join(","))?;
-            for id in ids {
-                if state.remove_account(&id).await? {
-                    println!("{id}: removed");
+            for change in admin.remove_accounts(&ids.join(",")).await? {
+                if change.outcome == "REMOVED" {
+                    println!("{}: removed", change.id);
                 } else {
-                    println!("{id}: not integrated");
+                    println!("{}: not integrated", change.id);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -294,67 +269,8 @@ pub(crate) async fn accounts<St: StateStore>(
     }
 }
 
-/// `trawl accounts quota ID BYTES|off`.
-pub(crate) async fn quota<S: trawl_common::store::JobStore>(
-    store: &S,
-    id: &str,
-    bytes: &str,
-) -> anyhow::Result<ExitCode> {
-    if !trawl_common::job::is_account_id(id) {
-        bail!("invalid AWS account ID {id:?}: an account ID is exactly 12 digits");
-    }
-    let quota =
-        match bytes {
-            "off" | "none" => None,
-            _ => Some(bytes.parse::<u64>().map_err(|_| {
-                anyhow::anyhow!("invalid quota {bytes:?}: a number of bytes, or off")
-            })?),
-        };
-    store.set_quota(id, quota).await?;
-    let month = trawl_common::month_of(trawl_common::now_ms());
-    let used = store.usage(id, &month).await?;
-    match quota {
-        Some(n) => println!("{id}: monthly quota {n} bytes ({used} classified in {month})"),
-        None => println!("{id}: no monthly quota ({used} bytes classified in {month})"),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn member_access(account: &Account) -> AccountAccess {
-    AccountAccess {
-        account: account.id.clone(),
-        role_arn: Some(role_arn(&account.id, &account.role_name)),
-        external_id: account.external_id.clone(),
-    }
-}
-
-/// Returns how `account_id` is reached: a member's role, or the master's default credentials.
-fn access_for(
-    state: &State,
-    master: Option<&str>,
-    account_id: &str,
-) -> anyhow::Result<AccountAccess> {
-    if let Some(account) = state.accounts.get(account_id) {
-        return Ok(member_access(account));
-    }
-    match master {
-        Some(master) if master == account_id => Ok(AccountAccess {
-            account: account_id.to_string(),
-            role_arn: None,
-            external_id: None,
-        }),
-        Some(master) => bail!(
-            "account {account_id} is not integrated (trawl accounts add {account_id}) and is not the master account ({master})"
-        ),
-        None => bail!(
-            "account {account_id} is not integrated, and the master account cannot be determined from the credentials"
-        ),
-    }
-}
-
-pub(crate) async fn resources<St: StateStore>(
-    state: &St,
-    clients: &S3Clients,
+pub(crate) async fn resources<S: JobStore, St: StateStore>(
+    admin: &Admin<S, St>,
     command: ResourcesCommand,
 ) -> anyhow::Result<ExitCode> {
     match command {
@@ -365,35 +281,23 @@ pub(crate) async fn resources<St: StateStore>(
             classification,
             schedule,
         } => {
-            check_selection(&account, &bucket)?;
-            let current = state.load_state().await?;
-            if current
-                .resources
-                .contains_key(&format!("{account}/{bucket}"))
-            {
-                bail!(
-                    "bucket {bucket} (account {account}) is already selected: use `trawl resources edit`"
-                );
-            }
-            let master = trawl_common::aws::caller_account(clients.sdk_config())
-                .await
-                .ok();
-            let access = access_for(&current, master.as_deref(), &account)?;
-            let resource = Resource {
-                account: account.clone(),
-                bucket: bucket.clone(),
-                prefixes: prefixes.into_iter().filter(|p| !p.is_empty()).collect(),
-                classification: classification.into(),
-                schedule: schedule.and_then(ScheduleArg::schedule),
-                last_run_ms: None,
-                added_ms: trawl_common::now_ms(),
-            };
-            state.put_resource(&resource).await?;
+            let view = admin
+                .add_resource(ResourceInput {
+                    account,
+                    bucket,
+                    prefixes,
+                    classification: Some(classification.into()),
+                    schedule: schedule.and_then(ScheduleArg::schedule),
+                })
+                .await?;
+            let resource = &view.resource;
             println!(
-                "selected bucket {bucket} (account {account}){}",
+                "selected bucket {} (account {}){}",
+                resource.bucket,
+                resource.account,
                 describe_prefixes(&resource.prefixes)
             );
-            if let Some(problem) = bucket_problem(clients, &access, &bucket).await {
+            if let Some(problem) = &view.problem {
                 eprintln!("warning: {problem}");
             }
             Ok(ExitCode::SUCCESS)
@@ -406,29 +310,18 @@ pub(crate) async fn resources<St: StateStore>(
             classification,
             schedule,
         } => {
-            check_selection(&account, &bucket)?;
-            let current = state.load_state().await?;
-            let Some(mut resource) = current
-                .resources
-                .get(&format!("{account}/{bucket}"))
-                .cloned()
-            else {
-                bail!(
-                    "bucket {bucket} (account {account}) is not selected: use `trawl resources add`"
-                );
+            let edit = ResourceEdit {
+                prefixes: if whole_bucket {
+                    Some(Vec::new())
+                } else if prefixes.is_empty() {
+                    None
+                } else {
+                    Some(prefixes)
+                },
+                classification: classification.map(Into::into),
+                schedule: schedule.map(ScheduleArg::schedule),
             };
-            if whole_bucket {
-                resource.prefixes.clear();
-            } else if !prefixes.is_empty() {
-                resource.prefixes = prefixes.into_iter().filter(|p| !p.is_empty()).collect();
-            }
-            if let Some(classification) = classification {
-                resource.classification = classification.into();
-            }
-            if let Some(schedule) = schedule {
-                resource.schedule = schedule.schedule();
-            }
-            state.put_resource(&resource).await?;
+            let resource = admin.edit_resource(&account, &bucket, edit).await?;
             println!(
                 "updated bucket {bucket} (account {account}){}",
                 describe_prefixes(&resource.prefixes)
@@ -436,19 +329,16 @@ pub(crate) async fn resources<St: StateStore>(
             Ok(ExitCode::SUCCESS)
         }
         ResourcesCommand::List { json } => {
-            let current = state.load_state().await?;
+            let resources = admin.resources().await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&current.resources.values().collect::<Vec<_>>())?
-                );
+                println!("{}", serde_json::to_string_pretty(&resources)?);
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
                 "{:<14} {:<40} {:<15} {:<9} PREFIXES",
                 "ACCOUNT", "BUCKET", "CLASSIFICATION", "SCHEDULE"
             );
-            for resource in current.resources.values() {
+            for resource in &resources {
                 println!(
                     "{:<14} {:<40} {:<15} {:<9} {}",
                     resource.account,
@@ -468,24 +358,11 @@ pub(crate) async fn resources<St: StateStore>(
             Ok(ExitCode::SUCCESS)
         }
         ResourcesCommand::Remove { account, bucket } => {
-            check_selection(&account, &bucket)?;
-            if state.remove_resource(&account, &bucket).await? {
-                println!("removed bucket {bucket} (account {account})");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                bail!("bucket {bucket} (account {account}) is not selected");
-            }
+            admin.remove_resource(&account, &bucket).await?;
+            println!("removed bucket {bucket} (account {account})");
+            Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn check_selection(account: &str, bucket: &str) -> anyhow::Result<()> {
-    if !trawl_common::job::is_account_id(account) {
-        bail!("invalid AWS account ID {account:?}: an account ID is exactly 12 digits");
-    }
-    trawl_common::job::check_bucket_name(bucket).map_err(|reason| {
-        anyhow::anyhow!("invalid bucket name {bucket:?} (account {account}): {reason}")
-    })
 }
 
 fn describe_prefixes(prefixes: &[String]) -> String {
@@ -493,21 +370,6 @@ fn describe_prefixes(prefixes: &[String]) -> String {
         " (whole bucket)".into()
     } else {
         format!(", prefixes {}", prefixes.join(", "))
-    }
-}
-
-async fn bucket_problem(
-    clients: &S3Clients,
-    access: &AccountAccess,
-    bucket: &str,
-) -> Option<String> {
-    let client = clients.client(access).await;
-    match client.head_bucket().bucket(bucket).send().await {
-        Ok(_) => None,
-        Err(error) => {
-            let failure = trawl_common::s3_error::classify("HeadBucket", bucket, "", &error);
-            Some(failure.bucket_problem(&access.account))
-        }
     }
 }
 
@@ -531,183 +393,66 @@ impl ScheduleArg {
     }
 }
 
-/// Loads the pricing profile from the config file (if any) and the chosen profile name.
-pub(crate) fn pricing(args: &ReviewArgs) -> anyhow::Result<Pricing> {
-    let config = match &args.config {
+/// Loads the `[pricing]` table of the config file, if one is given.
+pub(crate) fn pricing_config(path: Option<&std::path::Path>) -> anyhow::Result<PricingConfig> {
+    match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config file {}", path.display()))?;
-            PricingConfig::from_toml(&text)
-                .with_context(|| format!("config file {}", path.display()))?
+            Ok(PricingConfig::from_toml(&text)
+                .with_context(|| format!("config file {}", path.display()))?)
         }
-        None => PricingConfig::default(),
-    };
-    Ok(config.resolve(args.pricing_profile.as_deref())?)
-}
-
-/// What the selected resources make: the review's selections and the job spec to start.
-pub(crate) struct Plan {
-    pub(crate) selections: Vec<ReviewSelection>,
-    pub(crate) spec: JobSpec,
-    /// Accounts a job may not use yet (unverified or failed members), one message each.
-    pub(crate) unusable: Vec<String>,
-}
-
-pub(crate) async fn plan<St: StateStore>(state: &St, clients: &S3Clients) -> anyhow::Result<Plan> {
-    let current = state.load_state().await?;
-    if current.resources.is_empty() {
-        bail!(
-            "no bucket is selected: add one with `trawl resources add --account ID --bucket NAME`"
-        );
+        None => Ok(PricingConfig::default()),
     }
-    let master = trawl_common::aws::caller_account(clients.sdk_config())
-        .await
-        .ok();
-    let mut selections = Vec::new();
-    let mut spec = JobSpec {
-        name: Some(format!("classification {}", chrono_like_now())),
-        ..JobSpec::default()
-    };
-    let mut unusable = Vec::new();
-    for resource in current.resources.values() {
-        let access = access_for(&current, master.as_deref(), &resource.account)?;
-        if let Some(account) = current.accounts.get(&resource.account) {
-            match account.status {
-                AccountStatus::Verified => {}
-                AccountStatus::Unverified => unusable.push(format!(
-                    "account {} is not verified: run `trawl accounts verify {}`",
-                    account.id, account.id
-                )),
-                AccountStatus::Failed => unusable.push(format!(
-                    "account {} failed verification: {}",
-                    account.id,
-                    account.error.as_deref().unwrap_or("unknown error")
-                )),
-            }
-            if !spec.accounts.iter().any(|m| m.id == account.id) {
-                spec.accounts.push(MemberAccount {
-                    id: account.id.clone(),
-                    role_name: account.role_name.clone(),
-                    external_id: account.external_id.clone(),
-                });
-            }
-        }
-        let classification = match resource.classification {
-            Classification::Full => estimate::Classification::Full,
-            Classification::None => estimate::Classification::None,
-        };
-        selections.push(ReviewSelection {
-            access,
-            selection: BucketSelection {
-                account: resource.account.clone(),
-                bucket: resource.bucket.clone(),
-                prefixes: resource.prefixes.clone(),
-                classification,
-            },
-        });
-        if resource.classification == Classification::Full {
-            spec.selections.push(Selection {
-                account: resource.account.clone(),
-                bucket: resource.bucket.clone(),
-                prefixes: resource.prefixes.clone(),
-            });
-        }
-    }
-    unusable.sort();
-    unusable.dedup();
-    Ok(Plan {
-        selections,
-        spec,
-        unusable,
-    })
-}
-
-fn chrono_like_now() -> String {
-    let ms = trawl_common::now_ms();
-    let (y, m, d) = trawl_common::civil_date(ms);
-    let secs = ms / 1000;
-    let (hh, mm) = (secs.rem_euclid(86_400) / 3600, secs.rem_euclid(3600) / 60);
-    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
 }
 
 /// Computes and prints the review, with each bucket's encryption pre-flight; returns it.
-pub(crate) async fn print_review(
-    clients: &S3Clients,
-    pricing: &Pricing,
-    plan: &Plan,
-    json: bool,
-) -> anyhow::Result<ReviewOutcome> {
-    let outcome = trawl_coordinator::review::review(clients, pricing, &plan.selections, 8).await?;
-    // Default encryption of each listed bucket and whether the workers may use its KMS key,
-    // before the job spends anything.
-    let mut encryption = Vec::new();
-    for selection in &plan.selections {
-        let bucket = &selection.selection.bucket;
-        if outcome.review.buckets.iter().any(|b| &b.bucket == bucket)
-            && !encryption.iter().any(
-                |r: &trawl_coordinator::encryption::BucketEncryptionReport| &r.bucket == bucket,
-            )
-        {
-            encryption.push(
-                trawl_coordinator::encryption::bucket_encryption_preflight(
-                    clients,
-                    &selection.access,
-                    bucket,
-                )
-                .await,
-            );
-        }
+pub(crate) async fn print_review<S: JobStore, St: StateStore>(
+    admin: &Admin<S, St>,
+    args: &ReviewArgs,
+) -> anyhow::Result<(Plan, ReviewReport)> {
+    let (plan, report) = admin.review(args.pricing_profile.as_deref()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok((plan, report));
     }
-    if json {
-        let value = serde_json::json!({
-            "review": outcome.review,
-            "encryption": encryption,
-            "problems": outcome.problems,
-            "unusable_accounts": plan.unusable,
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
-    } else {
-        println!("{}", outcome.review.render_table());
-        println!("Default encryption:");
-        for report in &encryption {
-            let default = report.default_encryption.as_deref().unwrap_or("unknown");
+    println!("{}", report.review.render_table());
+    println!("Default encryption:");
+    for bucket in &report.encryption {
+        let default = bucket.default_encryption.as_deref().unwrap_or("unknown");
+        println!(
+            "  {} ({}): {default}{}",
+            bucket.bucket,
+            bucket.account,
+            bucket
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+        if let Some(key) = &bucket.kms_key {
             println!(
-                "  {} ({}): {default}{}",
-                report.bucket,
-                report.account,
-                report
-                    .error
-                    .as_deref()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default()
+                "    KMS key {} {}{}",
+                key.key_arn,
+                key.state,
+                if key.usable {
+                    ", usable by the workers"
+                } else {
+                    ""
+                }
             );
-            if let Some(key) = &report.kms_key {
-                println!(
-                    "    KMS key {} {}{}",
-                    key.key_arn,
-                    key.state,
-                    if key.usable {
-                        ", usable by the workers"
-                    } else {
-                        ""
-                    }
-                );
-                if let Some(problem) = &key.problem {
-                    println!("    problem: {problem}");
-                }
-                if let Some(fix) = &key.fix {
-                    println!("    fix: {fix}");
-                }
+            if let Some(problem) = &key.problem {
+                println!("    problem: {problem}");
+            }
+            if let Some(fix) = &key.fix {
+                println!("    fix: {fix}");
             }
         }
-        for problem in &outcome.problems {
-            println!("problem: {problem}");
-        }
-        for problem in &plan.unusable {
-            println!("problem: {problem}");
-        }
     }
-    Ok(outcome)
+    for problem in report.problems.iter().chain(&report.unusable_accounts) {
+        println!("problem: {problem}");
+    }
+    Ok((plan, report))
 }
 
 /// Asks the person at the terminal to confirm; refuses without a terminal (use --yes).
@@ -720,18 +465,4 @@ pub(crate) fn confirm(question: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_render_in_utc() {
-        let rendered = chrono_like_now();
-        assert!(
-            rendered.len() == 20 && rendered.ends_with(" UTC"),
-            "{rendered}"
-        );
-    }
 }

@@ -5,9 +5,9 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use trawl_common::config::ServiceConfig;
 use trawl_common::store::{JobInfo, JobStatus, JobStore, RedisStore};
+use trawl_coordinator::views::{CostView, Figures, job_json, result_json, split_stats};
 
 /// Connects to Redis for a CLI command (short timeout: a person is waiting).
 pub(crate) async fn connect(service: &ServiceConfig) -> anyhow::Result<RedisStore> {
@@ -15,85 +15,6 @@ pub(crate) async fn connect(service: &ServiceConfig) -> anyhow::Result<RedisStor
     Ok(RedisStore::connect(&service.redis_url, timeout)
         .await?
         .for_queue(&service.task_queue))
-}
-
-/// Figures of one scope (the job, an account or a bucket).
-#[derive(Debug, Default, serde::Serialize)]
-struct Figures {
-    counters: BTreeMap<String, i64>,
-    detections: BTreeMap<String, i64>,
-    findings: BTreeMap<String, i64>,
-    reasons: BTreeMap<String, i64>,
-    encryption: BTreeMap<String, i64>,
-}
-
-impl Figures {
-    fn add(&mut self, name: &str, value: i64) {
-        let (map, key) = match name.split_once(':') {
-            Some(("detections", t)) => (&mut self.detections, t),
-            Some(("findings", s)) => (&mut self.findings, s),
-            Some(("reason", r)) => (&mut self.reasons, r),
-            Some(("encryption", e)) => (&mut self.encryption, e),
-            _ => (&mut self.counters, name),
-        };
-        map.insert(key.to_string(), value);
-    }
-
-    fn get(&self, name: &str) -> i64 {
-        self.counters.get(name).copied().unwrap_or(0)
-    }
-}
-
-/// Splits flat counters into the job scope and per-account and per-bucket scopes.
-fn split_stats(
-    stats: &BTreeMap<String, i64>,
-) -> (
-    Figures,
-    BTreeMap<String, Figures>,
-    BTreeMap<String, Figures>,
-) {
-    let mut job = Figures::default();
-    let mut accounts: BTreeMap<String, Figures> = BTreeMap::new();
-    let mut buckets: BTreeMap<String, Figures> = BTreeMap::new();
-    for (name, value) in stats {
-        if let Some(rest) = name.strip_prefix("acct:") {
-            if let Some((account, counter)) = rest.split_once(':') {
-                accounts
-                    .entry(account.to_string())
-                    .or_default()
-                    .add(counter, *value);
-            }
-        } else if let Some(rest) = name.strip_prefix("bucket:") {
-            if let Some((bucket, counter)) = rest.split_once(':') {
-                buckets
-                    .entry(bucket.to_string())
-                    .or_default()
-                    .add(counter, *value);
-            }
-        } else {
-            job.add(name, *value);
-        }
-    }
-    (job, accounts, buckets)
-}
-
-fn job_json(job: &JobInfo, stats: &BTreeMap<String, i64>) -> Value {
-    let (figures, accounts, buckets) = split_stats(stats);
-    json!({
-        "id": job.id,
-        "name": job.name,
-        "status": job.status,
-        "error": job.error,
-        "created_ms": job.created_ms,
-        "started_ms": job.started_ms,
-        "finished_ms": job.finished_ms,
-        "dispatched": job.dispatched,
-        "results": job.results,
-        "listing_done": job.listing_done,
-        "figures": figures,
-        "accounts": accounts,
-        "buckets": buckets,
-    })
 }
 
 /// Formats a byte count in human units.
@@ -155,7 +76,9 @@ pub(crate) async fn show<S: JobStore>(
     let job = store.job(id).await?;
     let stats = store.stats(id).await?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&job_json(&job, &stats))?);
+        let review = store.review(id).await?;
+        let value = job_json(&job, &stats, review.as_deref());
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print_table(&job, &stats);
     }
@@ -170,7 +93,8 @@ fn exit_code(status: JobStatus) -> ExitCode {
 }
 
 fn print_table(job: &JobInfo, stats: &BTreeMap<String, i64>) {
-    let (figures, accounts, buckets) = split_stats(stats);
+    let scoped = split_stats(stats);
+    let (figures, accounts, buckets) = (scoped.job, scoped.accounts, scoped.buckets);
     println!(
         "Job {} ({})  status {}",
         job.id,
@@ -324,37 +248,6 @@ pub(crate) async fn follow<S: JobStore>(
     show(store, id, as_json).await
 }
 
-/// The running actual cost beside the estimate, from the review stored with the job.
-struct CostView {
-    price_per_gb_usd: f64,
-    gb_bytes: f64,
-    estimate_cents: u64,
-}
-
-impl CostView {
-    fn from_review(review_json: &str) -> Option<Self> {
-        let review: Value = serde_json::from_str(review_json).ok()?;
-        Some(Self {
-            price_per_gb_usd: review["pricing"]["price_per_gb_usd"].as_f64()?,
-            gb_bytes: review["pricing"]["gb_bytes"]
-                .as_f64()
-                .unwrap_or(1_073_741_824.0),
-            estimate_cents: review["totals"]["cost_estimate_cents"].as_u64()?,
-        })
-    }
-
-    /// Returns "cost $a of est. $b" for `billable_bytes` classified so far.
-    fn describe(&self, billable_bytes: u64) -> String {
-        let cents =
-            (billable_bytes as f64 / self.gb_bytes * self.price_per_gb_usd * 100.0).round() as u64;
-        format!(
-            "cost {} of est. {}",
-            trawl_coordinator::pricing::format_usd_cents(cents),
-            trawl_coordinator::pricing::format_usd_cents(self.estimate_cents)
-        )
-    }
-}
-
 fn progress_line(job: &JobInfo, classified_bytes: i64, rate: f64) -> String {
     let total = job.dispatched.max(1);
     let done = job.results.min(total);
@@ -398,38 +291,7 @@ pub(crate) async fn results<S: JobStore>(
             if findings_only && record.detections.is_empty() {
                 continue;
             }
-            let detections: Vec<Value> = record
-                .detections
-                .iter()
-                .map(|d| {
-                    json!({
-                        "type": d.r#type,
-                        "category": d.category,
-                        "severity": d.severity,
-                        "count": d.count,
-                        "occurrences": serde_json::from_str::<Value>(&d.occurrences_json).unwrap_or(Value::Null),
-                    })
-                })
-                .collect();
-            let encryption = record.encryption.clone().unwrap_or_default();
-            let line = json!({
-                "job_id": record.job_id,
-                "account_id": record.account_id,
-                "bucket": record.bucket,
-                "key": record.key,
-                "status": record.status,
-                "reason": (!record.reason.is_empty()).then_some(&record.reason),
-                "detail": (!record.detail.is_empty()).then_some(&record.detail),
-                "size": record.size,
-                "size_classified": record.size_classified,
-                "etag": record.etag,
-                "storage_class": record.storage_class,
-                "last_modified_ms": record.last_modified_ms,
-                "severity": (!record.severity.is_empty()).then_some(&record.severity),
-                "encryption": {"type": encryption.r#type, "kms_key_arn": (!encryption.kms_key_arn.is_empty()).then_some(&encryption.kms_key_arn)},
-                "detections": detections,
-                "worker_id": record.worker_id,
-            });
+            let line = result_json(record);
             writeln!(out, "{line}")?;
         }
     }
@@ -490,39 +352,6 @@ fn severity_rank(severity: &str) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stats_split_into_scopes() {
-        let stats: BTreeMap<String, i64> = [
-            ("objects_classified", 3),
-            ("acct:111122223333:objects_classified", 2),
-            ("bucket:alpha:objects_classified", 1),
-            ("detections:EMAIL_ADDRESS", 7),
-            ("bucket:alpha:findings:HIGH", 1),
-            ("reason:OBJECT_NOT_FOUND", 1),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let (job, accounts, buckets) = split_stats(&stats);
-        assert_eq!(job.get("objects_classified"), 3);
-        assert_eq!(job.detections["EMAIL_ADDRESS"], 7);
-        assert_eq!(job.reasons["OBJECT_NOT_FOUND"], 1);
-        assert_eq!(accounts["111122223333"].get("objects_classified"), 2);
-        assert_eq!(buckets["alpha"].get("objects_classified"), 1);
-        assert_eq!(buckets["alpha"].findings["HIGH"], 1);
-    }
-
-    #[test]
-    fn the_running_cost_is_shown_beside_the_estimate() {
-        let view = CostView::from_review(
-            r#"{"pricing": {"price_per_gb_usd": 5.0, "gb_bytes": 1073741824}, "totals": {"cost_estimate_cents": 250}}"#,
-        )
-        .unwrap();
-        assert_eq!(view.describe(1 << 29), "cost $2.50 of est. $2.50");
-        assert_eq!(view.describe(0), "cost $0.00 of est. $2.50");
-        assert!(CostView::from_review("{}").is_none());
-    }
 
     #[test]
     fn bytes_read_as_people_read_them() {

@@ -33,8 +33,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the coordinator service: claims submitted jobs, lists buckets, dispatches tasks.
-    Coordinator,
+    /// Run the coordinator service: claims submitted jobs, lists buckets, dispatches tasks, and
+    /// serves the HTTP API and web console. With no broker or Redis configured it runs embedded,
+    /// with in-process workers.
+    Coordinator(CoordinatorArgs),
     /// Run a worker: consumes tasks, classifies objects, records results. Run as many as you like.
     Worker {
         /// Objects processed at once.
@@ -93,6 +95,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ClassifyFormat::Json)]
         format: ClassifyFormat,
     },
+}
+
+#[derive(clap::Args)]
+struct CoordinatorArgs {
+    /// Address of the HTTP API and web console, or `off`.
+    #[arg(long, env = "TRAWL_API_LISTEN", default_value = "127.0.0.1:8480")]
+    api_listen: String,
+    /// Bearer token every API request must present (required beyond loopback).
+    #[arg(long, env = "TRAWL_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
+    /// Configuration file with a `[pricing]` table, for reviews made through the API.
+    #[arg(long, env = "TRAWL_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -249,12 +264,10 @@ fn classify(paths: &[PathBuf], format: ClassifyFormat) -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Coordinator => {
+        Command::Coordinator(args) => {
             init_logging("info");
             let service = ServiceConfig::from_env()?;
-            let shutdown = shutdown_on_signals();
-            trawl_coordinator::run_distributed(coordinator_config(service)?, shutdown).await?;
-            Ok(ExitCode::SUCCESS)
+            coordinator(service, args).await
         }
         Command::Worker {
             concurrency,
@@ -342,9 +355,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state =
                 trawl_common::state::FileStateStore::new(&embedded::data_dir().join("state.json"));
             let clients = trawl_common::aws::S3Clients::from_config(&service).await;
+            let pricing = admin::pricing_config(review.config.as_deref())?;
+            let admin =
+                trawl_coordinator::admin::Admin::new(store.clone(), state, clients, pricing);
             let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
             let services = embedded::Embedded::start(&service, store.clone(), workers).await;
-            let code = match start_job(&store, &state, &clients, &review, yes).await {
+            let code = match start_job(&admin, &review, yes).await {
                 Ok(Some(id)) => jobs::follow(&store, &id, review.json).await,
                 Ok(None) => Ok(ExitCode::FAILURE),
                 Err(error) => Err(error),
@@ -359,6 +375,87 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Classify { .. } => unreachable!("classify runs without a runtime"),
     }
+}
+
+/// `trawl coordinator`: the coordinator service and, beside it, the HTTP API and console.
+async fn coordinator(service: ServiceConfig, args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
+    let api = match args.api_listen.as_str() {
+        "off" | "" => None,
+        listen => {
+            let config = trawl_coordinator::api::ApiConfig {
+                listen: listen.parse().with_context(|| {
+                    format!("invalid --api-listen {listen:?}: expected HOST:PORT, e.g. 127.0.0.1:8480, or off")
+                })?,
+                token: args.api_token.clone().filter(|t| !t.is_empty()),
+            };
+            config.validate().map_err(anyhow::Error::msg)?;
+            Some(config)
+        }
+    };
+    let pricing = admin::pricing_config(args.config.as_deref())?;
+    let clients = trawl_common::aws::S3Clients::from_config(&service).await;
+    let shutdown = shutdown_on_signals();
+    let listener = match &api {
+        Some(config) => {
+            let (listener, addr) = trawl_coordinator::api::bind(config)
+                .await
+                .with_context(|| format!("cannot listen on {} for the API", config.listen))?;
+            tracing::info!(%addr, "HTTP API and web console listening");
+            eprintln!("Trawl console and API: http://{addr}/");
+            Some(listener)
+        }
+        None => None,
+    };
+    let token = api.and_then(|c| c.token);
+    if service.distributed {
+        let timeout = Duration::from_secs(service.connect_timeout_secs);
+        let store = trawl_common::store::RedisStore::connect(&service.redis_url, timeout)
+            .await?
+            .for_queue(&service.task_queue);
+        let api_task = listener.map(|listener| {
+            let admin = trawl_coordinator::admin::Admin::new(
+                store.clone(),
+                store.clone(),
+                clients,
+                pricing,
+            );
+            tokio::spawn(trawl_coordinator::api::serve(
+                admin,
+                listener,
+                token,
+                shutdown.clone(),
+            ))
+        });
+        let outcome =
+            trawl_coordinator::run_distributed(coordinator_config(service)?, shutdown.clone())
+                .await;
+        shutdown.cancel();
+        if let Some(task) = api_task {
+            task.await.context("the API server panicked")?;
+        }
+        outcome?;
+    } else {
+        // Embedded: coordinator and workers in this process, state in the data directory.
+        let store = embedded::open_store()?;
+        let state =
+            trawl_common::state::FileStateStore::new(&embedded::data_dir().join("state.json"));
+        eprintln!(
+            "embedded mode (state in {}): set TRAWL_REDIS_URL and TRAWL_AMQP_URL to coordinate a deployment",
+            embedded::data_dir().display()
+        );
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let services = embedded::Embedded::start(&service, store.clone(), workers).await;
+        let admin = trawl_coordinator::admin::Admin::new(store.clone(), state, clients, pricing);
+        match listener {
+            Some(listener) => {
+                trawl_coordinator::api::serve(admin, listener, token, shutdown.clone()).await
+            }
+            None => shutdown.cancelled().await,
+        }
+        services.stop().await?;
+        store.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The coordinator's tuning: defaults, then `TRAWL_LIST_PAGE_SIZE` (keys per ListObjectsV2
@@ -451,28 +548,15 @@ async fn control<S: JobStore>(
 /// Reviews the selected buckets and, once confirmed, submits exactly what was reviewed, with
 /// the review stored beside the job. Returns the job ID, or `None` when the person declined.
 async fn start_job<S: JobStore, St: trawl_common::state::StateStore>(
-    store: &S,
-    state: &St,
-    clients: &trawl_common::aws::S3Clients,
+    admin: &trawl_coordinator::admin::Admin<S, St>,
     review: &admin::ReviewArgs,
     yes: bool,
 ) -> anyhow::Result<Option<String>> {
-    let pricing = admin::pricing(review)?;
-    let plan = admin::plan(state, clients).await?;
-    let outcome = admin::print_review(clients, &pricing, &plan, review.json).await?;
-    if !plan.unusable.is_empty() {
-        anyhow::bail!("the job is refused: {}", plan.unusable.join("; "));
+    let (plan, report) = admin::print_review(admin, review).await?;
+    if let Some(refusal) = &report.refusal {
+        anyhow::bail!("{refusal}");
     }
-    if !outcome.problems.is_empty() {
-        anyhow::bail!(
-            "the job is refused: {} (fix them or remove the buckets with `trawl resources remove`)",
-            outcome.problems.join("; ")
-        );
-    }
-    if plan.spec.selections.is_empty() {
-        anyhow::bail!("nothing to classify: every selected bucket has classification NONE");
-    }
-    let totals = &outcome.review.totals;
+    let totals = &report.review.totals;
     let question = format!(
         "Classify {} objects ({} bytes) for an estimated {}?",
         totals.processed.num_objects,
@@ -483,41 +567,47 @@ async fn start_job<S: JobStore, St: trawl_common::state::StateStore>(
         eprintln!("not started");
         return Ok(None);
     }
-    let id = trawl_coordinator::submit(store, &plan.spec).await?;
-    store
-        .save_review(&id, &serde_json::to_string(&outcome.review)?)
-        .await?;
+    let id = admin.start(&plan, &report).await?;
     eprintln!("started job {id}");
     Ok(Some(id))
 }
 
+/// The config file named by `--config` or `TRAWL_CONFIG`, for the commands that price.
+fn config_path(command: &Command) -> Option<PathBuf> {
+    match command {
+        Command::Estimate(args) | Command::Start { review: args, .. } => args.config.clone(),
+        _ => std::env::var_os("TRAWL_CONFIG")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from),
+    }
+}
+
 async fn admin_command(service: &ServiceConfig, command: Command) -> anyhow::Result<ExitCode> {
     let clients = trawl_common::aws::S3Clients::from_config(service).await;
+    let pricing = admin::pricing_config(config_path(&command).as_deref())?;
     if service.distributed {
         let store = jobs::connect(service).await?;
-        admin_with(&store, &store, &clients, command).await
+        let admin = trawl_coordinator::admin::Admin::new(store.clone(), store, clients, pricing);
+        admin_with(&admin, command).await
     } else {
         let store = embedded::open_store()?;
         let state =
             trawl_common::state::FileStateStore::new(&embedded::data_dir().join("state.json"));
-        admin_with(&store, &state, &clients, command).await
+        let admin = trawl_coordinator::admin::Admin::new(store, state, clients, pricing);
+        admin_with(&admin, command).await
     }
 }
 
 async fn admin_with<S: JobStore, St: trawl_common::state::StateStore>(
-    store: &S,
-    state: &St,
-    clients: &trawl_common::aws::S3Clients,
+    admin: &trawl_coordinator::admin::Admin<S, St>,
     command: Command,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Accounts {
-            command: admin::AccountsCommand::Quota { id, bytes },
-        } => admin::quota(store, &id, &bytes).await,
-        Command::Accounts { command } => admin::accounts(state, clients, command).await,
+        Command::Accounts { command } => admin::accounts(admin, command).await,
         Command::Schedules {
             command: SchedulesCommand::Run { now },
         } => {
+            let (store, state) = (admin.store(), admin.state());
             let ids =
                 trawl_coordinator::schedule::run_due(store, state, trawl_common::now_ms(), now)
                     .await?;
@@ -529,30 +619,30 @@ async fn admin_with<S: JobStore, St: trawl_common::state::StateStore>(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Resources { command } => admin::resources(state, clients, command).await,
+        Command::Resources { command } => admin::resources(admin, command).await,
         Command::Estimate(args) => {
-            let pricing = admin::pricing(&args)?;
-            let plan = admin::plan(state, clients).await?;
-            let outcome = admin::print_review(clients, &pricing, &plan, args.json).await?;
-            Ok(if outcome.problems.is_empty() && plan.unusable.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            let (_, report) = admin::print_review(admin, &args).await?;
+            Ok(
+                if report.problems.is_empty() && report.unusable_accounts.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                },
+            )
         }
         Command::Start {
             review,
             yes,
             detach,
         } => {
-            let Some(id) = start_job(store, state, clients, &review, yes).await? else {
+            let Some(id) = start_job(admin, &review, yes).await? else {
                 return Ok(ExitCode::FAILURE);
             };
             if detach {
                 println!("{id}");
                 Ok(ExitCode::SUCCESS)
             } else {
-                jobs::follow(store, &id, review.json).await
+                jobs::follow(admin.store(), &id, review.json).await
             }
         }
         _ => unreachable!("admin_with handles account, resource, estimate and start commands"),

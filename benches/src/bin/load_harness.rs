@@ -278,6 +278,7 @@ async fn end_to_end_phase(args: &Args, bucket: &str) -> anyhow::Result<f64> {
             .env("TRAWL_REDIS_URL", &args.redis_url)
             .env("TRAWL_TASK_QUEUE", &queue)
             .env("TRAWL_QUEUE_EXPIRES_MS", "60000")
+            .env("TRAWL_API_LISTEN", "off")
             .env("TRAWL_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
