@@ -10,16 +10,6 @@ use crate::support::*;
 
 const MEMBER: &str = "222222222222";
 
-/// An environment with its own Redis database: accounts and resources are global to a
-/// deployment, so tests that change them must not share one.
-async fn isolated(name: &str, db: u8) -> TestEnv {
-    let mut env = TestEnv::new(name);
-    env.redis_url = format!("redis://127.0.0.1:6379/{db}");
-    let mut conn = env.store().await.connection();
-    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
-    env
-}
-
 async fn trawl_ok(env: &TestEnv, args: &[&str]) -> String {
     let output = env.trawl(args).output().await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();

@@ -5,6 +5,7 @@
 //! separate processes. Every test uses its own task queue, buckets and job IDs, so tests run in
 //! parallel without seeing each other.
 
+mod api;
 mod bad_input;
 mod dead_letter;
 mod demo;

@@ -100,6 +100,17 @@ impl TestEnv {
     }
 }
 
+/// An environment with its own Redis database, flushed: accounts and resources are global to
+/// a deployment, so tests that change them must not share one. Each such test takes its own
+/// `db` (lifecycle: 13–15, api: 12).
+pub(crate) async fn isolated(name: &str, db: u8) -> TestEnv {
+    let mut env = TestEnv::new(name);
+    env.redis_url = format!("redis://127.0.0.1:6379/{db}");
+    let mut conn = env.store().await.connection();
+    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+    env
+}
+
 /// An S3 client on moto with the master account's (default) credentials.
 pub(crate) fn s3_master() -> aws_sdk_s3::Client {
     s3_with(Credentials::new("testing", "testing", None, None, "tests"))
