@@ -7,6 +7,7 @@
 
 mod api;
 mod bad_input;
+mod config;
 mod dead_letter;
 mod demo;
 mod encryption;

@@ -5,13 +5,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::{Subcommand, ValueEnum};
 use trawl_common::job::DEFAULT_ROLE_NAME;
 use trawl_common::state::{Classification, Schedule, StateStore};
 use trawl_common::store::JobStore;
 use trawl_coordinator::admin::{Admin, Plan, ResourceEdit, ResourceInput, ReviewReport};
-use trawl_coordinator::pricing::PricingConfig;
 
 #[derive(Subcommand)]
 pub(crate) enum AccountsCommand {
@@ -133,9 +132,6 @@ pub(crate) enum ResourcesCommand {
 /// Options of `trawl estimate` and `trawl start`.
 #[derive(clap::Args, Clone)]
 pub(crate) struct ReviewArgs {
-    /// Configuration file with a `[pricing]` table (profiles and request prices).
-    #[arg(long, env = "TRAWL_CONFIG")]
-    pub(crate) config: Option<std::path::PathBuf>,
     /// Pricing profile (default: the config's, else classic-macie).
     #[arg(long)]
     pub(crate) pricing_profile: Option<String>,
@@ -390,19 +386,6 @@ impl ScheduleArg {
             ScheduleArg::Monthly => Some(Schedule::Monthly),
             ScheduleArg::Off => None,
         }
-    }
-}
-
-/// Loads the `[pricing]` table of the config file, if one is given.
-pub(crate) fn pricing_config(path: Option<&std::path::Path>) -> anyhow::Result<PricingConfig> {
-    match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config file {}", path.display()))?;
-            Ok(PricingConfig::from_toml(&text)
-                .with_context(|| format!("config file {}", path.display()))?)
-        }
-        None => Ok(PricingConfig::default()),
     }
 }
 

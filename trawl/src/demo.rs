@@ -264,7 +264,13 @@ pub(crate) async fn run() -> anyhow::Result<ExitCode> {
         modified_since_ms: None,
     };
     let store = crate::embedded::open_store()?;
-    let services = crate::embedded::Embedded::start(&service, store.clone(), 2).await;
+    let services = crate::embedded::Embedded::start(
+        &service,
+        store.clone(),
+        2,
+        std::sync::Arc::new(trawl_classifier::Engine::default()),
+    )
+    .await;
     let job_id = trawl_coordinator::submit(&store, &spec).await?;
     store
         .save_review(&job_id, &serde_json::to_string(&outcome.review)?)

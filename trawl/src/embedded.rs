@@ -47,6 +47,7 @@ impl Embedded {
         service: &ServiceConfig,
         store: MemoryStore,
         num_workers: usize,
+        engine: Arc<trawl_classifier::Engine>,
     ) -> Self {
         let shutdown = CancellationToken::new();
         let queue = MemoryQueue::new();
@@ -64,7 +65,6 @@ impl Embedded {
                 Ok(trawl_coordinator::run(config, store, queue, clients, shutdown).await?)
             });
         }
-        let engine = Arc::new(trawl_classifier::Engine::default());
         for i in 0..num_workers.max(1) {
             let mut config = trawl_worker::WorkerConfig::new(service.clone());
             config.worker_id = format!("embedded-worker-{i}");

@@ -4,6 +4,7 @@
 //! and a shutdown token, and calls into the `coordinator`, `worker` and `classifier` crates.
 
 mod admin;
+mod config;
 mod demo;
 mod embedded;
 mod jobs;
@@ -27,6 +28,10 @@ use trawl_common::store::{JobStatus, JobStore};
     about = "Find sensitive data in Amazon S3 across many AWS accounts"
 )]
 struct Cli {
+    /// Configuration file: `[pricing]`, `[classifier]` (managed selection, custom identifiers,
+    /// allow lists) and `[limits]` tables.
+    #[arg(long, global = true, env = "TRAWL_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -105,9 +110,6 @@ struct CoordinatorArgs {
     /// Bearer token every API request must present (required beyond loopback).
     #[arg(long, env = "TRAWL_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
-    /// Configuration file with a `[pricing]` table, for reviews made through the API.
-    #[arg(long, env = "TRAWL_CONFIG")]
-    config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -228,15 +230,23 @@ fn shutdown_on_signals() -> CancellationToken {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The whole config file is checked before anything starts, whatever the command.
+    let config = match config::TrawlConfig::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Command::Classify { paths, format } = &cli.command {
         init_logging("warn");
-        return classify(paths, *format);
+        return classify(&config, paths, *format);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("building the tokio runtime should not fail");
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli.command, config)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -245,8 +255,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn classify(paths: &[PathBuf], format: ClassifyFormat) -> ExitCode {
-    let engine = trawl_classifier::Engine::default();
+fn classify(config: &config::TrawlConfig, paths: &[PathBuf], format: ClassifyFormat) -> ExitCode {
+    let engine = match config.engine() {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let format = match format {
         ClassifyFormat::Json => trawl_classifier::local::OutputFormat::JsonLines,
         ClassifyFormat::Table => trawl_classifier::local::OutputFormat::Table,
@@ -262,12 +278,12 @@ fn classify(paths: &[PathBuf], format: ClassifyFormat) -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+async fn run(command: Command, config: config::TrawlConfig) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Coordinator(args) => {
             init_logging("info");
             let service = ServiceConfig::from_env()?;
-            coordinator(service, args).await
+            coordinator(service, args, config).await
         }
         Command::Worker {
             concurrency,
@@ -276,12 +292,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             init_logging("info");
             let service = ServiceConfig::from_env()?;
+            let engine = Arc::new(config.engine()?);
             let mut config = trawl_worker::WorkerConfig::new(service);
             config.concurrency = concurrency.max(1);
             config.prefetch =
                 prefetch.unwrap_or((concurrency.max(1) * 2).min(u16::MAX as usize) as u16);
             config.shutdown_deadline = Duration::from_secs(shutdown_deadline_secs);
-            let engine = Arc::new(trawl_classifier::Engine::default());
             let shutdown = shutdown_on_signals();
             trawl_worker::run_distributed(config, engine, shutdown).await?;
             Ok(ExitCode::SUCCESS)
@@ -308,7 +324,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "submitted job {id} (embedded: set TRAWL_REDIS_URL and TRAWL_AMQP_URL to use a deployment)"
                 );
                 let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-                let services = embedded::Embedded::start(&service, store.clone(), workers).await;
+                let services = embedded::Embedded::start(
+                    &service,
+                    store.clone(),
+                    workers,
+                    Arc::new(config.engine()?),
+                )
+                .await;
                 let code = jobs::follow(&store, &id, args.json).await;
                 services.stop().await?;
                 store.flush()?;
@@ -330,7 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Schedules { .. }) => {
             init_logging("warn");
             let service = ServiceConfig::from_env()?;
-            admin_command(&service, command).await
+            admin_command(&service, config.pricing, command).await
         }
         Command::Start {
             review,
@@ -342,6 +364,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if service.distributed {
                 return admin_command(
                     &service,
+                    config.pricing,
                     Command::Start {
                         review,
                         yes,
@@ -355,11 +378,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state =
                 trawl_common::state::FileStateStore::new(&embedded::data_dir().join("state.json"));
             let clients = trawl_common::aws::S3Clients::from_config(&service).await;
-            let pricing = admin::pricing_config(review.config.as_deref())?;
+            let pricing = config.pricing.clone();
             let admin =
                 trawl_coordinator::admin::Admin::new(store.clone(), state, clients, pricing);
             let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let services = embedded::Embedded::start(&service, store.clone(), workers).await;
+            let services = embedded::Embedded::start(
+                &service,
+                store.clone(),
+                workers,
+                Arc::new(config.engine()?),
+            )
+            .await;
             let code = match start_job(&admin, &review, yes).await {
                 Ok(Some(id)) => jobs::follow(&store, &id, review.json).await,
                 Ok(None) => Ok(ExitCode::FAILURE),
@@ -378,7 +407,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `trawl coordinator`: the coordinator service and, beside it, the HTTP API and console.
-async fn coordinator(service: ServiceConfig, args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
+async fn coordinator(
+    service: ServiceConfig,
+    args: CoordinatorArgs,
+    config: config::TrawlConfig,
+) -> anyhow::Result<ExitCode> {
     let api = match args.api_listen.as_str() {
         "off" | "" => None,
         listen => {
@@ -392,7 +425,7 @@ async fn coordinator(service: ServiceConfig, args: CoordinatorArgs) -> anyhow::R
             Some(config)
         }
     };
-    let pricing = admin::pricing_config(args.config.as_deref())?;
+    let pricing = config.pricing.clone();
     let clients = trawl_common::aws::S3Clients::from_config(&service).await;
     let shutdown = shutdown_on_signals();
     let listener = match &api {
@@ -444,7 +477,9 @@ async fn coordinator(service: ServiceConfig, args: CoordinatorArgs) -> anyhow::R
             embedded::data_dir().display()
         );
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let services = embedded::Embedded::start(&service, store.clone(), workers).await;
+        let services =
+            embedded::Embedded::start(&service, store.clone(), workers, Arc::new(config.engine()?))
+                .await;
         let admin = trawl_coordinator::admin::Admin::new(store.clone(), state, clients, pricing);
         match listener {
             Some(listener) => {
@@ -572,19 +607,12 @@ async fn start_job<S: JobStore, St: trawl_common::state::StateStore>(
     Ok(Some(id))
 }
 
-/// The config file named by `--config` or `TRAWL_CONFIG`, for the commands that price.
-fn config_path(command: &Command) -> Option<PathBuf> {
-    match command {
-        Command::Estimate(args) | Command::Start { review: args, .. } => args.config.clone(),
-        _ => std::env::var_os("TRAWL_CONFIG")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from),
-    }
-}
-
-async fn admin_command(service: &ServiceConfig, command: Command) -> anyhow::Result<ExitCode> {
+async fn admin_command(
+    service: &ServiceConfig,
+    pricing: trawl_coordinator::pricing::PricingConfig,
+    command: Command,
+) -> anyhow::Result<ExitCode> {
     let clients = trawl_common::aws::S3Clients::from_config(service).await;
-    let pricing = admin::pricing_config(config_path(&command).as_deref())?;
     if service.distributed {
         let store = jobs::connect(service).await?;
         let admin = trawl_coordinator::admin::Admin::new(store.clone(), store, clients, pricing);
