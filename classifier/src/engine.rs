@@ -1068,23 +1068,28 @@ impl Compiled {
             while j < buf.len() && buf[j].is_ascii_digit() {
                 j += 1;
             }
-            i = j;
-            if pos > 0 && buf[pos - 1].is_ascii_digit() {
-                continue; // report range began inside a run
+            // Every numeric identifier starts a word (nothing alphanumeric before it), and at
+            // most two upper-case letters (a shape's or an IBAN's lead) come before its first
+            // digit run. So only a word's first run can start a match: once it is tried, the
+            // rest of the word (base64, hex, identifiers) is skipped.
+            let mut w = pos;
+            while w > 0 && pos - w < 3 && buf[w - 1].is_ascii_alphanumeric() {
+                w -= 1;
             }
-            if pos < skip_until {
-                continue;
-            }
+            let lead_ok = pos - w <= 2
+                && (w == 0 || !buf[w - 1].is_ascii_alphanumeric())
+                && buf[w..pos].iter().all(u8::is_ascii_uppercase);
             // No numeric identifier is glued to a lower-case letter (base64, hex, words).
-            if (pos > 0 && buf[pos - 1].is_ascii_lowercase())
-                || (j < buf.len() && buf[j].is_ascii_lowercase())
+            let glued = j < buf.len() && buf[j].is_ascii_lowercase();
+            if lead_ok
+                && !glued
+                && pos >= skip_until
+                && let Some(h) = self.best_at(buf, pos, j - pos, ctx)
             {
-                continue;
-            }
-            if let Some(h) = self.best_at(buf, pos, j - pos, ctx) {
                 skip_until = h.end;
                 hits.push(h);
             }
+            i = skip_word(buf, j, end);
         }
     }
 
@@ -1372,6 +1377,17 @@ fn assignment_at(
     if quoted_key && buf.get(i) != Some(&buf[ks - 1]) {
         return None;
     }
+    // Cheap rejection first (prose: `the password is`): an operator must follow the key.
+    let mut j = i;
+    if j < buf.len() && matches!(buf[j], b'"' | b'\'' | b'`') {
+        j += 1;
+    }
+    while j < buf.len() && (buf[j] == b' ' || buf[j] == b'\t') {
+        j += 1;
+    }
+    if !matches!(buf.get(j), Some(b'=' | b':')) {
+        return None;
+    }
     const NOT_SECRET: &[&[u8]] = &[
         b"hash",
         b"label",
@@ -1413,10 +1429,13 @@ fn assignment_at(
         b"param",
         b"env",
     ];
-    if NOT_SECRET
-        .iter()
-        .any(|w| key.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)))
-    {
+    static NOT_SECRET_AC: std::sync::LazyLock<AhoCorasick> = std::sync::LazyLock::new(|| {
+        AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(NOT_SECRET)
+            .expect("key words compile")
+    });
+    if NOT_SECRET_AC.is_match(key) {
         return None;
     }
     // A member of a connection string is reported by the connection-string rule.
@@ -1602,6 +1621,43 @@ pub(crate) fn next_digit(buf: &[u8], from: usize, to: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// Returns the end of the alphanumeric word that continues at `i` (at most `to`).
+#[inline]
+fn skip_word(buf: &[u8], mut i: usize, to: usize) -> usize {
+    while i + 8 <= to {
+        let x = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
+        let other = !alnum_mask(x) & HI_BITS;
+        if other != 0 {
+            return i + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < to && buf[i].is_ascii_alphanumeric() {
+        i += 1;
+    }
+    i
+}
+
+const LO_BITS: u64 = 0x0101_0101_0101_0101;
+const HI_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Bit 7 of each byte of the result is set when that byte of `x` is in `lo..=hi` (ASCII only).
+#[inline]
+fn in_range(x7: u64, lo: u8, hi: u8) -> u64 {
+    // x7 has bit 7 of every byte clear, so the per-byte sums below never carry across bytes.
+    let ge = x7 + LO_BITS * u64::from(0x80 - lo);
+    let gt = x7 + LO_BITS * u64::from(0x7f - hi);
+    ge & !gt & HI_BITS
+}
+
+/// Bit 7 of each byte of the result is set when that byte of `x` is an ASCII letter or digit.
+#[inline]
+fn alnum_mask(x: u64) -> u64 {
+    let x7 = x & !HI_BITS;
+    let ascii = !x & HI_BITS;
+    (in_range(x7, b'0', b'9') | in_range(x7 | (LO_BITS * 0x20), b'a', b'z')) & ascii
 }
 
 fn is_sep(b: u8) -> bool {
@@ -2191,6 +2247,26 @@ mod tests {
         assert_eq!(next_digit(b"no digits here at all", 0, 21), None);
         let hi = "ééééééé9".as_bytes();
         assert_eq!(next_digit(hi, 0, hi.len()), Some(hi.len() - 1));
+    }
+
+    #[test]
+    fn skip_word_matches_bytewise() {
+        let text = b"ab12Z9_x 0Az~{@[`/:gG+QQQQQQQQQQQQQQQQQ\xc3\xa9zz9";
+        for i in 0..text.len() {
+            let mut want = i;
+            while want < text.len() && text[want].is_ascii_alphanumeric() {
+                want += 1;
+            }
+            assert_eq!(skip_word(text, i, text.len()), want, "from {i}");
+        }
+        for b in 0..=255u8 {
+            let x = u64::from_le_bytes([b, b'a', b'a', b'a', b'a', b'a', b'a', b'a']);
+            assert_eq!(
+                alnum_mask(x) & 0x80 != 0,
+                b.is_ascii_alphanumeric(),
+                "byte {b}"
+            );
+        }
     }
 
     #[test]

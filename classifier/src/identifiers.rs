@@ -374,10 +374,10 @@ static MANAGED: &[ManagedIdentifier] = &[
             "HTTP_BASIC_AUTH_HEADER",
             Credentials,
             Matcher::Regex {
-                anchors: &["asic ", "ASIC "],
+                anchors: &["uthorization", "UTHORIZATION"],
                 pattern: r#"(?i:authorization)["']?\s*[:=]\s*["']?(?i:basic)\s+([A-Za-z0-9+/]{6,}={0,2})"#,
-                back: 40,
-                fwd: 600,
+                back: 1,
+                fwd: 640,
             },
         )
     },
@@ -1015,10 +1015,10 @@ static MANAGED: &[ManagedIdentifier] = &[
             "HTTP_BEARER_TOKEN",
             Credentials,
             Matcher::Regex {
-                anchors: &["earer ", "EARER "],
+                anchors: &["uthorization", "UTHORIZATION"],
                 pattern: r#"(?i:authorization)["']?\s*[:=]\s*["']?(?i:bearer)\s+([A-Za-z0-9_\-\.~+/]{8,}=*)"#,
-                back: 40,
-                fwd: 2048,
+                back: 1,
+                fwd: 2100,
             },
         )
     },

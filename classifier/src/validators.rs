@@ -650,10 +650,14 @@ pub(crate) fn secret_value(v: &[u8], strict: bool) -> bool {
         b"token",
         b"string",
     ];
-    if NOT_SECRETS
-        .iter()
-        .any(|w| v.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)))
-    {
+    static NOT_SECRETS_AC: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(NOT_SECRETS)
+                .expect("placeholder words compile")
+        });
+    if NOT_SECRETS_AC.is_match(v) {
         return false;
     }
     // A dotted or called reference (`config.db.pass`, `os.Getenv`), a boolean or a number.
