@@ -710,6 +710,42 @@ pub(crate) fn looks_random(s: &[u8]) -> bool {
     entropy(s) >= 3.0
 }
 
+/// Returns the CRC-32 (IEEE 802.3, as zlib computes it) of `s`.
+pub(crate) fn crc32(s: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in s {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Returns true if a GitHub-style token (`ghp_…`, `npm_…`: a prefix ending in `_`, 30 random
+/// base62 characters, then the CRC-32 of those 30 in 6 base62 digits) carries a valid checksum.
+pub(crate) fn base62_crc32_suffix(token: &[u8]) -> bool {
+    let Some(us) = token.iter().position(|&b| b == b'_') else {
+        return false;
+    };
+    let body = &token[us + 1..];
+    if body.len() != 36 || !body.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut n = crc32(&body[..30]);
+    let mut digits = [b'0'; 6];
+    for d in digits.iter_mut().rev() {
+        *d = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    body[30..] == digits
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -813,6 +849,18 @@ mod tests {
         assert!(nanp_phone(b"2125550123") || nanp_phone(b"2127364455"));
         assert!(!nanp_phone(b"1125550123"));
         assert!(e164_phone(b"442071838750"));
+    }
+
+    #[test]
+    fn crc32_checksums() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert!(base62_crc32_suffix(
+            b"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"
+        ));
+        assert!(!base62_crc32_suffix(
+            b"ghp_ZJDeVREhkptGF7Wvep0NwJWlPEQP7a0t2nxM"
+        ));
+        assert!(!base62_crc32_suffix(b"ghp_short"));
     }
 
     #[test]
