@@ -711,6 +711,16 @@ mod thrift {
             Some((b & 0x0F, size))
         }
 
+        /// Skips one element of a list, set or map: there a boolean is a byte of its own
+        /// (in a struct it lives in the field header).
+        fn element(&mut self, ty: u8, depth: u32) -> Option<()> {
+            if ty == TRUE || ty == FALSE {
+                self.advance(1)
+            } else {
+                self.skip(ty, depth)
+            }
+        }
+
         fn skip(&mut self, ty: u8, depth: u32) -> Option<()> {
             match ty {
                 TRUE | FALSE => Some(()),
@@ -724,13 +734,12 @@ mod thrift {
                 LIST | SET => {
                     let depth = depth.checked_sub(1)?;
                     let (elem, n) = self.list()?;
+                    // Every element takes at least one byte: a count past the input is a lie.
+                    if n > self.bytes.len() as u64 {
+                        return None;
+                    }
                     for _ in 0..n {
-                        // A boolean element is one byte in a list.
-                        if elem == TRUE || elem == FALSE {
-                            self.advance(1)?;
-                        } else {
-                            self.skip(elem, depth)?;
-                        }
+                        self.element(elem, depth)?;
                     }
                     Some(())
                 }
@@ -741,9 +750,14 @@ mod thrift {
                         return Some(());
                     }
                     let kv = self.byte()?;
+                    // Every entry takes at least two bytes (fuzzing found a map of a huge
+                    // count of booleans, which took no bytes before and looped for ever).
+                    if n > self.bytes.len() as u64 / 2 {
+                        return None;
+                    }
                     for _ in 0..n {
-                        self.skip(kv >> 4, depth)?;
-                        self.skip(kv & 0x0F, depth)?;
+                        self.element(kv >> 4, depth)?;
+                        self.element(kv & 0x0F, depth)?;
                     }
                     Some(())
                 }

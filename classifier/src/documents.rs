@@ -11,13 +11,15 @@
 //!   looks like a header, and those names count as keywords for the cells below.
 //! - **EML** (via `mail-parser`): the header block and every text body (HTML converted to
 //!   text) as `lineRanges`; each attachment becomes an embedded record, classified
-//!   recursively like an archive member.
+//!   recursively like an archive member. A message mail-parser rejects, or panics on, ends
+//!   in `UNABLE_TO_PARSE_FILE`.
 //!
 //! OOXML parts are read through a [`Guard`] whose expansion ratio ends in
 //! `OOXML_UNCOMPRESSED_RATIO_EXCEEDS_LIMIT`; XLSX, whose parts calamine reads itself, is
 //! checked on the declared sizes of the zip's central directory first.
 
 use std::io::{self, BufReader, Read};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mail_parser::MimeHeaders;
 use quick_xml::events::Event;
@@ -325,22 +327,29 @@ pub(crate) fn scan_eml<'a>(
     if raw.len() as u64 > cap {
         return Err(stop(limits::FILE_SIZE));
     }
-    let Some(message) = mail_parser::MessageParser::default().parse(&raw[..]) else {
+    // mail-parser is not ours and panics on some malformed MIME trees (fuzzing found "Invalid
+    // part ID, could not find multipart." in its multipart parser): a panic while parsing or
+    // rendering the bodies is one more way of rejecting the message.
+    let parsed = catch_unwind(AssertUnwindSafe(|| {
+        let message = mail_parser::MessageParser::default().parse(&raw[..])?;
+        // The header block as written, then each text body.
+        let header_end = memchr::memmem::find(&raw, b"\r\n\r\n")
+            .or_else(|| memchr::memmem::find(&raw, b"\n\n"))
+            .unwrap_or(raw.len());
+        let mut text = raw[..header_end].to_vec();
+        text.push(b'\n');
+        let mut i = 0;
+        while let Some(body) = message.body_text(i) {
+            text.push(b'\n');
+            text.extend_from_slice(body.as_bytes());
+            text.push(b'\n');
+            i += 1;
+        }
+        Some((message, text))
+    }));
+    let Ok(Some((message, text))) = parsed else {
         return Err(stop(limits::UNPARSABLE));
     };
-    // The header block as written, then each text body.
-    let header_end = memchr::memmem::find(&raw, b"\r\n\r\n")
-        .or_else(|| memchr::memmem::find(&raw, b"\n\n"))
-        .unwrap_or(raw.len());
-    let mut text = raw[..header_end].to_vec();
-    text.push(b'\n');
-    let mut i = 0;
-    while let Some(body) = message.body_text(i) {
-        text.push(b'\n');
-        text.extend_from_slice(body.as_bytes());
-        text.push(b'\n');
-        i += 1;
-    }
     formats::scan_text_bytes(session.compiled, &text, acc)?;
     let mut partial = None;
     for (n, part) in message.attachments().enumerate() {

@@ -54,3 +54,71 @@ fn mutated_inputs_never_panic() {
         }
     }
 }
+
+// -------------------------------------------------------------------------------------------
+// Inputs `scripts/fuzz` found, kept under `tests/formats/fuzz/` exactly as they were classified
+// (the target's magic included), each run through the fuzz targets' engine.
+
+/// The engine of the fuzz targets (`classifier/fuzz/fuzz_targets/common.rs`).
+fn fuzz_engine() -> Engine {
+    engine_with(Limits {
+        max_total_extracted_bytes: 64 << 20,
+        max_time_secs: 10,
+        ..Limits::default()
+    })
+}
+
+fn found(file: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/formats/fuzz")
+        .join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Target `csv`: a Parquet file (sniffed by its magic) whose row group holds definition levels
+/// above the schema's maximum; the `parquet` crate's record reader panics ("Cannot extract
+/// value, max definition level: 4, current level: 5"). The panic is caught at the parser
+/// boundary and the file is rejected.
+#[test]
+fn fuzz_parquet_definition_level_above_schema() {
+    let r = fuzz_engine().classify_bytes("a.csv", &found("parquet-definition-level.parquet"));
+    assert_eq!(verdict(&r), ("SKIPPED", Some("UNABLE_TO_PARSE_FILE")));
+    serde_json::to_string(&r).unwrap();
+}
+
+/// Targets `sniff` and `parquet`: a Parquet footer holding a Thrift map of booleans with a huge
+/// count.
+/// The footer pre-scan (`bigdata::schema_depth`) skipped each boolean entry without reading a
+/// byte and so looped for ever (a libFuzzer timeout); a count larger than the bytes left is
+/// now a malformed footer.
+#[test]
+fn fuzz_parquet_footer_map_count_past_input() {
+    for (name, file) in [
+        // Target `sniff`: the map inside a schema element's logical type.
+        ("a", "parquet-footer-bool-map.parquet"),
+        // Target `parquet`: the same through lists and maps nested eight deep.
+        ("a.parquet", "parquet-footer-nested-bool-map.parquet"),
+    ] {
+        let start = std::time::Instant::now();
+        let r = fuzz_engine().classify_bytes(name, &found(file));
+        assert_eq!(
+            verdict(&r),
+            ("SKIPPED", Some("UNABLE_TO_PARSE_FILE")),
+            "{file}"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{file}"
+        );
+    }
+}
+
+/// Target `eml`: a multipart message cut inside its first part's headers. `mail-parser`'s
+/// multipart parser panics ("Invalid part ID, could not find multipart."); the parse is now
+/// wrapped in `catch_unwind` at the EML boundary and the message is rejected.
+#[test]
+fn fuzz_eml_mail_parser_panic_is_unparsable() {
+    let r = fuzz_engine().classify_bytes("a.eml", &found("eml-multipart-part-id.eml"));
+    assert_eq!(verdict(&r), ("SKIPPED", Some("UNABLE_TO_PARSE_FILE")));
+    assert!(r.embedded.is_empty());
+}
