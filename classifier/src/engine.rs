@@ -104,6 +104,8 @@ struct Rule {
     /// The regex has a capture group (group 1 is the secret).
     groups: bool,
     right_boundary: bool,
+    /// For a regex whose every match is made of token characters only: the shortest match.
+    token_run: Option<usize>,
 }
 
 impl Rule {
@@ -167,6 +169,12 @@ pub(crate) struct Compiled {
     /// Anchor automatons, each small enough for the SIMD (Teddy) prefilter, with the index of
     /// their first anchor in `anchor_rules`.
     anchors: Vec<(AnchorSearcher, Vec<usize>)>,
+    /// Anchors that only ever lead to a match inside a run of at least `token_run` token
+    /// characters (vendor-token prefixes): searched only inside such runs, which ordinary
+    /// prose hardly has, so adding vendor rules costs prose nothing.
+    token_anchors: Vec<(AnchorSearcher, Vec<usize>)>,
+    /// Shortest token run any of `token_anchors` can match in.
+    token_run: usize,
     anchor_rules: Vec<Vec<u32>>,
     /// Per anchor, the other anchors that one is a prefix of, or that are a prefix of it: the
     /// literal searcher reports one match per position, so these are checked at its matches.
@@ -333,6 +341,10 @@ impl Compiled {
                 _ => (None, None, false),
             };
             let groups = regex.as_ref().is_some_and(|r| r.captures_len() > 1);
+            let token_run = match m.matcher {
+                Matcher::Regex { pattern, .. } => token_min_len(pattern),
+                _ => None,
+            };
             rules.push(Rule {
                 kind: RuleKind::Managed(m),
                 ty,
@@ -341,6 +353,7 @@ impl Compiled {
                 anchored,
                 groups,
                 right_boundary,
+                token_run,
             });
         }
 
@@ -409,6 +422,7 @@ impl Compiled {
                 anchored: None,
                 groups: false,
                 right_boundary: false,
+                token_run: None,
             });
         }
 
@@ -478,10 +492,7 @@ impl Compiled {
                 Matcher::Email => email_rule = Some(i),
             }
         }
-        // Teddy handles up to 64 literals but is fastest with few; several small automatons
-        // scan faster than one large one that falls back to a byte-at-a-time DFA.
-        // Group anchors by length: Teddy fingerprints the first min(len) bytes of its
-        // literals, so a group of long anchors gets a 4-byte mask and few false candidates.
+        // Anchors in length classes, for `group_anchors`.
         let mut order: Vec<usize> = (0..anchor_strings.len()).collect();
         order.sort_by_key(|&i| (anchor_strings[i].len().min(4), i));
         let generic_types: Vec<u32> = rules
@@ -501,23 +512,26 @@ impl Compiled {
                 }
             }
         }
-        let mut anchors = Vec::new();
-        let mut start = 0;
-        while start < order.len() {
-            let len_class = anchor_strings[order[start]].len().min(4);
-            let mut end = start;
-            while end < order.len() && anchor_strings[order[end]].len().min(4) == len_class {
-                end += 1;
+        // Vendor-token anchors are searched only inside long token runs (see `token_anchors`).
+        let token_len = |a: usize| -> Option<usize> {
+            if !anchor_strings[a].bytes().all(is_token_byte) {
+                return None;
             }
-            // Split the class evenly into groups of at most ANCHOR_GROUP (slim Teddy).
-            let num_groups = (end - start).div_ceil(ANCHOR_GROUP);
-            let per_group = (end - start).div_ceil(num_groups);
-            for ids in order[start..end].chunks(per_group) {
-                let group: Vec<&str> = ids.iter().map(|&i| anchor_strings[i]).collect();
-                anchors.push((AnchorSearcher::new(&group), ids.to_vec()));
-            }
-            start = end;
-        }
+            anchor_rules[a]
+                .iter()
+                .map(|&r| rules[r as usize].token_run)
+                .try_fold(usize::MAX, |m, l| l.map(|l| m.min(l)))
+                .filter(|&l| l >= MIN_TOKEN_RUN && l != usize::MAX)
+        };
+        let (token_order, order): (Vec<usize>, Vec<usize>) =
+            order.into_iter().partition(|&a| token_len(a).is_some());
+        let token_run = token_order
+            .iter()
+            .filter_map(|&a| token_len(a))
+            .min()
+            .unwrap_or(MIN_TOKEN_RUN);
+        let anchors = group_anchors(&anchor_strings, &order);
+        let token_anchors = group_anchors(&anchor_strings, &token_order);
 
         // Keywords.
         let mut kw_strings: Vec<String> = Vec::new();
@@ -597,6 +611,8 @@ impl Compiled {
             types,
             rules,
             anchors,
+            token_anchors,
+            token_run,
             anchor_rules,
             anchor_ext,
             generic_types,
@@ -731,6 +747,24 @@ impl Compiled {
                     &mut aws,
                     hits,
                 );
+            });
+        }
+        if !self.token_anchors.is_empty() {
+            for_each_token_run(buf, self.token_run, |s, e| {
+                for (searcher, ids) in &self.token_anchors {
+                    searcher.for_each(&buf[s..e], |start, len, pattern| {
+                        self.anchor_hit(
+                            buf,
+                            s + start,
+                            len,
+                            ids[pattern],
+                            report,
+                            &mut seen,
+                            &mut aws,
+                            hits,
+                        );
+                    });
+                }
             });
         }
         if !aws.is_empty() {
@@ -1315,6 +1349,108 @@ impl AnchorSearcher {
 
 /// Anchors per automaton.
 const ANCHOR_GROUP: usize = 32;
+
+/// Token anchors need runs at least this long (shorter runs are common in prose).
+const MIN_TOKEN_RUN: usize = 16;
+
+/// Builds literal searchers over `ids` (indexes into `strings`). Teddy handles up to 64
+/// literals but is fastest with few; several small automatons scan faster than one large one
+/// that falls back to a byte-at-a-time DFA. Anchors are grouped by length: Teddy fingerprints
+/// the first min(len) bytes of its literals, so a group of long anchors gets a 4-byte mask and
+/// few false candidates.
+fn group_anchors(strings: &[&str], ids: &[usize]) -> Vec<(AnchorSearcher, Vec<usize>)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < ids.len() {
+        let len_class = strings[ids[start]].len().min(4);
+        let mut end = start;
+        while end < ids.len() && strings[ids[end]].len().min(4) == len_class {
+            end += 1;
+        }
+        // Split the class evenly into groups of at most ANCHOR_GROUP (slim Teddy).
+        let num_groups = (end - start).div_ceil(ANCHOR_GROUP);
+        let per_group = (end - start).div_ceil(num_groups);
+        for group_ids in ids[start..end].chunks(per_group) {
+            let group: Vec<&str> = group_ids.iter().map(|&i| strings[i]).collect();
+            out.push((AnchorSearcher::new(&group), group_ids.to_vec()));
+        }
+        start = end;
+    }
+    out
+}
+
+/// Characters of vendor tokens: letters, digits and `_ - . + / =`.
+static TOKEN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'+' | b'/' | b'=');
+        b += 1;
+    }
+    t
+};
+
+#[inline]
+fn is_token_byte(b: u8) -> bool {
+    TOKEN_BYTES[b as usize]
+}
+
+/// Calls `f(start, end)` for every maximal run of token bytes at least `min` long. Only every
+/// `min`-th byte is looked at until one is a token byte (any run that long covers one), so
+/// text of short words costs well under one look per byte.
+fn for_each_token_run(buf: &[u8], min: usize, mut f: impl FnMut(usize, usize)) {
+    let min = min.max(1);
+    let mut done = 0usize; // bytes before `done` belong to runs already expanded
+    let mut i = min - 1;
+    while i < buf.len() {
+        if !is_token_byte(buf[i]) {
+            i += min;
+            continue;
+        }
+        let mut s = i;
+        while s > done && is_token_byte(buf[s - 1]) {
+            s -= 1;
+        }
+        let mut e = i + 1;
+        while e < buf.len() && is_token_byte(buf[e]) {
+            e += 1;
+        }
+        if e - s >= min {
+            f(s, e);
+        }
+        done = e;
+        i = e + min;
+    }
+}
+
+/// For a regex whose matches can only consist of token bytes (`TOKEN_BYTES`), the length of
+/// its shortest match; `None` when a match may hold any other character.
+fn token_min_len(pattern: &str) -> Option<usize> {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    fn tokens_only(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Empty | HirKind::Look(_) => true,
+            HirKind::Literal(l) => l.0.iter().all(|&b| is_token_byte(b)),
+            HirKind::Class(Class::Unicode(c)) => c
+                .ranges()
+                .iter()
+                .all(|r| (r.start()..=r.end()).all(|ch| ch.is_ascii() && is_token_byte(ch as u8))),
+            HirKind::Class(Class::Bytes(c)) => c
+                .ranges()
+                .iter()
+                .all(|r| (r.start()..=r.end()).all(is_token_byte)),
+            HirKind::Repetition(r) => tokens_only(&r.sub),
+            HirKind::Capture(c) => tokens_only(&c.sub),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().all(tokens_only),
+        }
+    }
+    let hir = regex_syntax::parse(pattern).ok()?;
+    if !tokens_only(&hir) {
+        return None;
+    }
+    hir.properties().minimum_len()
+}
 
 /// Regexes whose match starts at most this many bytes before their anchor run anchored.
 const ANCHORED_BACK: usize = 2;
@@ -2267,6 +2403,44 @@ mod tests {
                 "byte {b}"
             );
         }
+    }
+
+    #[test]
+    fn token_runs_match_bytewise() {
+        let text = b"a bb ghp_0123456789abcdefABCDEF0123456789ab x.y-z+w/v=u_t0123456789 \
+                     tail0123456789abcdefgh";
+        for min in 1..30 {
+            let mut want = Vec::new();
+            let mut i = 0;
+            while i < text.len() {
+                if is_token_byte(text[i]) {
+                    let s = i;
+                    while i < text.len() && is_token_byte(text[i]) {
+                        i += 1;
+                    }
+                    if i - s >= min {
+                        want.push((s, i));
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            let mut got = Vec::new();
+            for_each_token_run(text, min, |s, e| got.push((s, e)));
+            assert_eq!(got, want, "min {min}");
+        }
+    }
+
+    #[test]
+    fn token_regexes() {
+        assert_eq!(token_min_len(r"ghp_[A-Za-z0-9]{36}"), Some(40));
+        assert_eq!(
+            token_min_len(r"\bxox[bp]-[0-9]{10,13}-[a-zA-Z0-9-]{24,}"),
+            Some(40)
+        );
+        assert_eq!(token_min_len(r"(?i:bearer)\s+[A-Za-z0-9]{8,}"), None);
+        assert_eq!(token_min_len(r"mongodb://[^@]+@"), None);
+        assert_eq!(token_min_len(r"[^\s]{20}"), None);
     }
 
     #[test]
