@@ -327,7 +327,19 @@ fn ok_twilio(raw: &[u8], sig: &[u8]) -> bool {
         && !raw.is_empty()
 }
 fn ok_short_key_password(_raw: &[u8], sig: &[u8]) -> bool {
-    v::secret_value(unquote(sig).0, false)
+    // A quoted value is group 1; a bare one (`KEY_PASS=value` ending its line) is the match.
+    let value = match unquote(sig) {
+        (inner, true) => inner,
+        (whole, false) => {
+            let after = whole.splitn(2, |&b| b == b'=').nth(1).unwrap_or(b"");
+            let end = after
+                .iter()
+                .position(|b| b.is_ascii_whitespace() || *b == b'#')
+                .unwrap_or(after.len());
+            &after[..end]
+        }
+    };
+    v::secret_value(value, false)
 }
 fn ok_grafana_key(raw: &[u8], sig: &[u8]) -> bool {
     !raw.starts_with(b"glc_") && v::looks_random(sig)
@@ -349,7 +361,7 @@ fn ok_password_hash(_raw: &[u8], sig: &[u8]) -> bool {
 /// Returns a value without the quotes around it, and whether it had them.
 fn unquote(sig: &[u8]) -> (&[u8], bool) {
     match sig {
-        [q, inner @ .., e] if q == e && matches!(q, b'"' | b'\'' | b'`') => (inner, true),
+        [q, inner @ .., e] if q == e && matches!(q, b'"' | b'\'') => (inner, true),
         _ => (sig, false),
     }
 }
@@ -366,12 +378,12 @@ fn ok_jwt_secret(_raw: &[u8], sig: &[u8]) -> bool {
 fn ok_password_arg(raw: &[u8], sig: &[u8]) -> bool {
     let (value, quoted) = unquote(sig);
     let lower_raw = raw[..raw.len().min(24)].to_ascii_lowercase();
-    // Prose (`the password is …`) and API calls need a literal in quotes; command lines,
-    // .netrc entries and Gradle blocks may give it bare.
     // A comparison with `==` counts where the assignment rule does not see it (`== "…":`).
     if memchr::memmem::find(raw, b"==").is_some() && !raw.ends_with(b":") {
         return false;
     }
+    // Prose (`the password is …`) and API calls need a literal in quotes; command lines and
+    // .netrc entries may give it bare.
     let bare_ok = lower_raw.starts_with(b"psexec")
         || lower_raw.starts_with(b"connect-viserver")
         || lower_raw.starts_with(b"machine");
@@ -380,8 +392,9 @@ fn ok_password_arg(raw: &[u8], sig: &[u8]) -> bool {
     }
     if matches!(
         value[0],
-        b'$' | b'%' | b'{' | b'<' | b'(' | b'[' | b'@' | b'#'
-    ) || v::has_placeholder(value)
+        b'$' | b'%' | b'{' | b'<' | b'(' | b'[' | b'@' | b'#' | b'&' | b'`'
+    ) || !value.iter().any(u8::is_ascii_alphanumeric)
+        || v::has_placeholder(value)
     {
         return false;
     }
@@ -2202,6 +2215,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "<add key=\"PasswordLength\" value=\"8\"/>",
             "credentials {\n    username 'user'\n    password 'password'\n}\n",
             "the password is stored in the vault",
+            "Note: The password is `&[u8]` and not `&str`",
         ],
         ..id(
             "HARDCODED_PASSWORD",
@@ -2244,8 +2258,8 @@ static MANAGED: &[ManagedIdentifier] = &[
             Matcher::Regex {
                 // A .netrc entry, found from its `password` token.
                 anchors: &["assword"],
-                pattern: r#"(?:machine[ \t\r\n]+[^\s]{1,100}[ \t\r\n]+login[ \t\r\n]+[^\s]{1,100}[ \t\r\n]+password[ \t]+)("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}'|[^\s"']{1,128})"#,
-                back: 230,
+                pattern: r#"(?:machine[ \t\r\n]+[^\s]{1,80}[ \t\r\n]+login[ \t\r\n]+[^\s]{1,60}[ \t\r\n]+password[ \t]+)("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}'|[^\s"']{1,128})"#,
+                back: 160,
                 fwd: 140,
             },
         )
@@ -2304,7 +2318,12 @@ static MANAGED: &[ManagedIdentifier] = &[
     ManagedIdentifier {
         validator: Some(ok_short_key_password),
         examples: &["REACT_APP_AUTH_PASS=whiteduke", "SMTP_PASS: \"Xk29pLmq7v\""],
-        negative_examples: &["DB_PASS=${DB_PASS}", "BYPASS=1", "MAIL_PASS=changeme"],
+        negative_examples: &[
+            "DB_PASS=${DB_PASS}",
+            "BYPASS=1",
+            "MAIL_PASS=changeme",
+            "const FLAGS_PASS = sys::IORING_MSG_RING_FLAGS_PASS;",
+        ],
         ..id(
             "HARDCODED_PASSWORD",
             Credentials,
@@ -2312,7 +2331,7 @@ static MANAGED: &[ManagedIdentifier] = &[
                 // Keys that end in a bare `_PASS` (`SMTP_PASS=…`); `…_PASSWORD` keys are the
                 // assignment rule's.
                 anchors: &["_PASS=", "_pass=", "_PASS:", "_pass:", "_PASS =", "_pass ="],
-                pattern: r#"[A-Za-z0-9_]{1,40}_(?:PASS|pass)\s*[:=]\s*("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}'|[^\s"'#]{1,128})"#,
+                pattern: r#"[A-Za-z0-9_]{1,40}_(?:PASS|pass)(?:\s*[:=]\s*("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}')|=[^\s"'#;,]{1,128}[ \t]*(?:#[^\r\n]*)?(?:\r?\n|$))"#,
                 back: 40,
                 fwd: 140,
             },
