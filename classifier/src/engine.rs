@@ -1331,18 +1331,26 @@ impl AnchorSearcher {
         }
     }
 
+    /// Calls `f(start, len, pattern)` for an anchor at every position where one starts, also
+    /// where matches overlap (`PASS` inside `PASSWORD`): the search resumes one byte after each
+    /// match's start, not after its end. At one position the first listed anchor is reported;
+    /// `anchor_ext` covers the others, which are its prefixes or extensions.
     fn for_each(&self, haystack: &[u8], mut f: impl FnMut(usize, usize, usize)) {
-        match self {
-            AnchorSearcher::Packed(s) => {
-                for m in s.find_iter(haystack) {
-                    f(m.start(), m.len(), m.pattern().as_usize());
-                }
-            }
-            AnchorSearcher::Automaton(ac) => {
-                for m in ac.find_iter(haystack) {
-                    f(m.start(), m.len(), m.pattern().as_usize());
-                }
-            }
+        let mut at = 0;
+        while at < haystack.len() {
+            let found = match self {
+                AnchorSearcher::Packed(s) => s
+                    .find_in(haystack, aho_corasick::Span::from(at..haystack.len()))
+                    .map(|m| (m.start(), m.len(), m.pattern().as_usize())),
+                AnchorSearcher::Automaton(ac) => ac
+                    .find(aho_corasick::Input::new(haystack).span(at..haystack.len()))
+                    .map(|m| (m.start(), m.len(), m.pattern().as_usize())),
+            };
+            let Some((start, len, pattern)) = found else {
+                return;
+            };
+            f(start, len, pattern);
+            at = start + 1;
         }
     }
 }
