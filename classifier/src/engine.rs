@@ -104,8 +104,17 @@ struct Rule {
     /// The regex has a capture group (group 1 is the secret).
     groups: bool,
     right_boundary: bool,
-    /// For a regex whose every match is made of token characters only: the shortest match.
-    token_run: Option<usize>,
+    /// The regex's top-level alternatives, for choosing where its anchors are searched.
+    alternatives: Vec<Alternative>,
+}
+
+/// One top-level alternative of a regex rule.
+#[derive(Debug)]
+struct Alternative {
+    /// Literals every match starts with (`None`: unknown or too many).
+    prefixes: Option<Vec<Vec<u8>>>,
+    /// When every match is made of token characters only: the shortest match.
+    token_min: Option<usize>,
 }
 
 impl Rule {
@@ -166,9 +175,14 @@ struct Allow {
 pub(crate) struct Compiled {
     pub(crate) types: Vec<TypeInfo>,
     rules: Vec<Rule>,
-    /// Anchor automatons, each small enough for the SIMD (Teddy) prefilter, with the index of
-    /// their first anchor in `anchor_rules`.
-    anchors: Vec<(AnchorSearcher, Vec<usize>)>,
+    /// Literal searchers over the lower-cased text for the anchors searched everywhere. Their
+    /// patterns are the anchors lower-cased and cut to `FOLDED_PREFIX` bytes, without those
+    /// that another pattern starts (case variants and extensions of an anchor share one
+    /// pattern), so fewer SIMD passes cover them all; per pattern, the anchors it stands for,
+    /// each then checked in the original text.
+    anchors: Vec<(AnchorSearcher, Vec<Vec<usize>>)>,
+    /// Every anchor's text.
+    anchor_texts: Vec<&'static str>,
     /// Anchors that only ever lead to a match inside a run of at least `token_run` token
     /// characters (vendor-token prefixes): searched only inside such runs, which ordinary
     /// prose hardly has, so adding vendor rules costs prose nothing.
@@ -341,9 +355,9 @@ impl Compiled {
                 _ => (None, None, false),
             };
             let groups = regex.as_ref().is_some_and(|r| r.captures_len() > 1);
-            let token_run = match m.matcher {
-                Matcher::Regex { pattern, .. } => token_min_len(pattern),
-                _ => None,
+            let alternatives = match m.matcher {
+                Matcher::Regex { pattern, .. } => alternatives_of(pattern),
+                _ => Vec::new(),
             };
             rules.push(Rule {
                 kind: RuleKind::Managed(m),
@@ -353,7 +367,7 @@ impl Compiled {
                 anchored,
                 groups,
                 right_boundary,
-                token_run,
+                alternatives,
             });
         }
 
@@ -422,7 +436,7 @@ impl Compiled {
                 anchored: None,
                 groups: false,
                 right_boundary: false,
-                token_run: None,
+                alternatives: Vec::new(),
             });
         }
 
@@ -513,15 +527,40 @@ impl Compiled {
             }
         }
         // Vendor-token anchors are searched only inside long token runs (see `token_anchors`).
+        // An anchor qualifies when every alternative it may trigger (one whose prefix holds
+        // it, or one whose prefix holds no anchor of its rule) is made of token characters
+        // only and at least MIN_TOKEN_RUN long: then every match it leads to lies in a run.
         let token_len = |a: usize| -> Option<usize> {
-            if !anchor_strings[a].bytes().all(is_token_byte) {
+            let anchor = anchor_strings[a].as_bytes();
+            if !anchor.iter().all(|&b| is_token_byte(b)) {
                 return None;
             }
-            anchor_rules[a]
-                .iter()
-                .map(|&r| rules[r as usize].token_run)
-                .try_fold(usize::MAX, |m, l| l.map(|l| m.min(l)))
-                .filter(|&l| l >= MIN_TOKEN_RUN && l != usize::MAX)
+            let mut len = usize::MAX;
+            for &r in &anchor_rules[a] {
+                let rule = &rules[r as usize];
+                let Some(Matcher::Regex { anchors, .. }) = rule.managed().map(|m| m.matcher) else {
+                    return None;
+                };
+                if rule.alternatives.is_empty() {
+                    return None;
+                }
+                let holds = |prefixes: &[Vec<u8>], x: &[u8]| {
+                    prefixes.iter().any(|p| p.windows(x.len()).any(|w| w == x))
+                };
+                for alt in &rule.alternatives {
+                    let triggers = match &alt.prefixes {
+                        None => true,
+                        Some(ps) => {
+                            holds(ps, anchor)
+                                || !anchors.iter().any(|other| holds(ps, other.as_bytes()))
+                        }
+                    };
+                    if triggers {
+                        len = len.min(alt.token_min.filter(|&l| l >= MIN_TOKEN_RUN)?);
+                    }
+                }
+            }
+            (len != usize::MAX).then_some(len)
         };
         let (token_order, order): (Vec<usize>, Vec<usize>) =
             order.into_iter().partition(|&a| token_len(a).is_some());
@@ -530,7 +569,39 @@ impl Compiled {
             .filter_map(|&a| token_len(a))
             .min()
             .unwrap_or(MIN_TOKEN_RUN);
-        let anchors = group_anchors(&anchor_strings, &order);
+        let mut folded: Vec<String> = order
+            .iter()
+            .map(|&a| {
+                let lower = anchor_strings[a].to_ascii_lowercase();
+                lower[..lower.len().min(FOLDED_PREFIX)].to_string()
+            })
+            .collect();
+        folded.sort_by_key(|f| (f.len().min(4), f.clone()));
+        folded.dedup();
+        let kept: Vec<&str> = folded
+            .iter()
+            .filter(|f| !folded.iter().any(|g| g != *f && f.starts_with(g.as_str())))
+            .map(String::as_str)
+            .collect();
+        let anchors: Vec<(AnchorSearcher, Vec<Vec<usize>>)> =
+            group_anchors(&kept, &(0..kept.len()).collect::<Vec<_>>())
+                .into_iter()
+                .map(|(searcher, ids)| {
+                    let members = ids
+                        .iter()
+                        .map(|&k| {
+                            order
+                                .iter()
+                                .copied()
+                                .filter(|&a| {
+                                    anchor_strings[a].to_ascii_lowercase().starts_with(kept[k])
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    (searcher, members)
+                })
+                .collect();
         let token_anchors = group_anchors(&anchor_strings, &token_order);
 
         // Keywords.
@@ -611,6 +682,7 @@ impl Compiled {
             types,
             rules,
             anchors,
+            anchor_texts: anchor_strings.clone(),
             token_anchors,
             token_run,
             anchor_rules,
@@ -735,22 +807,45 @@ impl Compiled {
         let first = hits.len();
         let mut seen: HashSet<(u32, usize)> = HashSet::new();
         let mut aws: Vec<(u32, usize)> = Vec::new();
-        for (searcher, ids) in &self.anchors {
-            searcher.for_each(buf, |start, len, pattern| {
-                self.anchor_hit(
-                    buf,
-                    start,
-                    len,
-                    ids[pattern],
-                    report,
-                    &mut seen,
-                    &mut aws,
-                    hits,
-                );
-            });
-        }
+        // The lower-cased copy is made a block at a time (memory stays small whatever the
+        // text); blocks overlap by a pattern's length so no match is cut.
+        LOWER.with_borrow_mut(|lower| {
+            let mut block = 0;
+            while block < buf.len() {
+                let end = (block + LOWER_BLOCK + FOLDED_PREFIX - 1).min(buf.len());
+                lower.clear();
+                lower.extend_from_slice(&buf[block..end]);
+                lower.make_ascii_lowercase();
+                for (searcher, members) in &self.anchors {
+                    searcher.for_each(lower, |at, _, pattern| {
+                        let p = block + at;
+                        if at >= LOWER_BLOCK || p + 4096 < report.start || p > report.end + 1024 {
+                            return;
+                        }
+                        for &a in &members[pattern] {
+                            let text = self.anchor_texts[a];
+                            if buf[p..].starts_with(text.as_bytes()) {
+                                self.anchor_rules_at(
+                                    buf,
+                                    p,
+                                    text.len(),
+                                    a,
+                                    report,
+                                    &mut seen,
+                                    &mut aws,
+                                    hits,
+                                );
+                            }
+                        }
+                    });
+                }
+                block += LOWER_BLOCK;
+            }
+        });
         if !self.token_anchors.is_empty() {
-            for_each_token_run(buf, self.token_run, |s, e| {
+            // Runs close together are searched as one range: the literal searcher has a cost
+            // per call, and bytes between runs only add candidates that the rules reject.
+            let mut search = |s: usize, e: usize| {
                 for (searcher, ids) in &self.token_anchors {
                     searcher.for_each(&buf[s..e], |start, len, pattern| {
                         self.anchor_hit(
@@ -765,7 +860,19 @@ impl Compiled {
                         );
                     });
                 }
+            };
+            let mut range: Option<(usize, usize)> = None;
+            for_each_token_run(buf, self.token_run, |s, e| match &mut range {
+                Some((_, end)) if s <= *end + RUN_GAP => *end = e,
+                _ => {
+                    if let Some((rs, re)) = range.replace((s, e)) {
+                        search(rs, re);
+                    }
+                }
             });
+            if let Some((rs, re)) = range {
+                search(rs, re);
+            }
         }
         if !aws.is_empty() {
             self.aws_regions(&mut aws, buf, report, hits);
@@ -1358,6 +1465,20 @@ impl AnchorSearcher {
 /// Anchors per automaton.
 const ANCHOR_GROUP: usize = 32;
 
+/// Full-path anchors are searched by their first (lower-cased) bytes, this many at most.
+const FOLDED_PREFIX: usize = 5;
+
+/// Bytes lower-cased at a time for the full-path search.
+const LOWER_BLOCK: usize = 64 << 10;
+
+thread_local! {
+    /// The lower-cased copy of the text being scanned, reused between scans.
+    static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Token runs less than this apart are searched together.
+const RUN_GAP: usize = 512;
+
 /// Token anchors need runs at least this long (shorter runs are common in prose).
 const MIN_TOKEN_RUN: usize = 16;
 
@@ -1387,13 +1508,14 @@ fn group_anchors(strings: &[&str], ids: &[usize]) -> Vec<(AnchorSearcher, Vec<us
     out
 }
 
-/// Characters of vendor tokens: letters, digits and `_ - . + / =`.
+/// Characters of vendor tokens: letters, digits and `_ - . + / = $ ~`.
 static TOKEN_BYTES: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'+' | b'/' | b'=');
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'_' | b'-' | b'.' | b'+' | b'/' | b'=' | b'$' | b'~');
         b += 1;
     }
     t
@@ -1416,14 +1538,8 @@ fn for_each_token_run(buf: &[u8], min: usize, mut f: impl FnMut(usize, usize)) {
             i += min;
             continue;
         }
-        let mut s = i;
-        while s > done && is_token_byte(buf[s - 1]) {
-            s -= 1;
-        }
-        let mut e = i + 1;
-        while e < buf.len() && is_token_byte(buf[e]) {
-            e += 1;
-        }
+        let s = token_run_start(buf, i, done);
+        let e = token_run_end(buf, i + 1);
         if e - s >= min {
             f(s, e);
         }
@@ -1432,9 +1548,90 @@ fn for_each_token_run(buf: &[u8], min: usize, mut f: impl FnMut(usize, usize)) {
     }
 }
 
+/// Bit 7 of each byte of the result is set when that byte of `x` is a token byte.
+#[inline]
+fn token_mask(x: u64) -> u64 {
+    let x7 = x & !HI_BITS;
+    let ascii = !x & HI_BITS;
+    let eq = |c: u8| {
+        let v = x ^ (LO_BITS * u64::from(c));
+        !(((v & !HI_BITS) + !HI_BITS) | v) & HI_BITS
+    };
+    ((in_range(x7, b'0', b'9')
+        | in_range(x7 | (LO_BITS * 0x20), b'a', b'z')
+        | in_range(x7, b'-', b'/'))
+        & ascii)
+        | eq(b'_')
+        | eq(b'+')
+        | eq(b'=')
+        | eq(b'$')
+        | eq(b'~')
+}
+
+/// The end of the run of token bytes that continues at `i`.
+#[inline]
+fn token_run_end(buf: &[u8], mut i: usize) -> usize {
+    while i + 8 <= buf.len() {
+        let x = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
+        let other = !token_mask(x) & HI_BITS;
+        if other != 0 {
+            return i + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < buf.len() && is_token_byte(buf[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// The start of the run of token bytes that holds `buf[i]`, at `floor` at the earliest.
+#[inline]
+fn token_run_start(buf: &[u8], i: usize, floor: usize) -> usize {
+    let mut s = i; // buf[s..=i] are token bytes
+    while s >= floor + 8 {
+        let x = u64::from_le_bytes(buf[s - 8..s].try_into().expect("eight bytes"));
+        let other = !token_mask(x) & HI_BITS;
+        if other != 0 {
+            return s - (other.leading_zeros() / 8) as usize;
+        }
+        s -= 8;
+    }
+    while s > floor && is_token_byte(buf[s - 1]) {
+        s -= 1;
+    }
+    s
+}
+
+/// The top-level alternatives of `pattern` (the whole pattern when it is not an alternation).
+fn alternatives_of(pattern: &str) -> Vec<Alternative> {
+    use regex_syntax::hir::literal::Extractor;
+    use regex_syntax::hir::{Hir, HirKind};
+    let Ok(hir) = regex_syntax::parse(pattern) else {
+        return Vec::new();
+    };
+    fn top(h: &Hir) -> Vec<Hir> {
+        match h.kind() {
+            HirKind::Alternation(hs) => hs.clone(),
+            HirKind::Capture(c) => top(&c.sub),
+            _ => vec![h.clone()],
+        }
+    }
+    top(&hir)
+        .iter()
+        .map(|alt| Alternative {
+            prefixes: Extractor::new()
+                .extract(alt)
+                .literals()
+                .map(|ls| ls.iter().map(|l| l.as_bytes().to_vec()).collect()),
+            token_min: token_min_len(alt),
+        })
+        .collect()
+}
+
 /// For a regex whose matches can only consist of token bytes (`TOKEN_BYTES`), the length of
 /// its shortest match; `None` when a match may hold any other character.
-fn token_min_len(pattern: &str) -> Option<usize> {
+fn token_min_len(hir: &regex_syntax::hir::Hir) -> Option<usize> {
     use regex_syntax::hir::{Class, Hir, HirKind};
     fn tokens_only(h: &Hir) -> bool {
         match h.kind() {
@@ -1453,8 +1650,7 @@ fn token_min_len(pattern: &str) -> Option<usize> {
             HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().all(tokens_only),
         }
     }
-    let hir = regex_syntax::parse(pattern).ok()?;
-    if !tokens_only(&hir) {
+    if !tokens_only(hir) {
         return None;
     }
     hir.properties().minimum_len()
@@ -2440,15 +2636,41 @@ mod tests {
     }
 
     #[test]
+    fn token_mask_matches_table() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut bytes = [b' '; 8];
+                bytes[lane] = b;
+                let x = u64::from_le_bytes(bytes);
+                assert_eq!(
+                    (token_mask(x) >> (lane * 8 + 7)) & 1 == 1,
+                    is_token_byte(b),
+                    "byte {b} in lane {lane}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn token_regexes() {
-        assert_eq!(token_min_len(r"ghp_[A-Za-z0-9]{36}"), Some(40));
-        assert_eq!(
-            token_min_len(r"\bxox[bp]-[0-9]{10,13}-[a-zA-Z0-9-]{24,}"),
-            Some(40)
+        let one = |p: &str| {
+            let alts = alternatives_of(p);
+            assert_eq!(alts.len(), 1, "{p}");
+            alts[0].token_min
+        };
+        assert_eq!(one(r"ghp_[A-Za-z0-9]{36}"), Some(40));
+        assert_eq!(one(r"\bxox[bp]-[0-9]{10,13}-[a-zA-Z0-9-]{24,}"), Some(40));
+        assert_eq!(one(r"(?i:bearer)\s+[A-Za-z0-9]{8,}"), None);
+        assert_eq!(one(r"mongodb://[^@]+@"), None);
+        assert_eq!(one(r"[^\s]{20}"), None);
+        let alts = alternatives_of(
+            r"(?:tvly-[A-Za-z0-9]{32}|access_token\$production\$[a-z0-9]{16}:|key-[0-9a-f]{32})",
         );
-        assert_eq!(token_min_len(r"(?i:bearer)\s+[A-Za-z0-9]{8,}"), None);
-        assert_eq!(token_min_len(r"mongodb://[^@]+@"), None);
-        assert_eq!(token_min_len(r"[^\s]{20}"), None);
+        assert_eq!(alts.len(), 3);
+        assert_eq!(alts[0].token_min, Some(37));
+        assert_eq!(alts[1].token_min, None);
+        let prefixes = alts[1].prefixes.as_ref().expect("literal prefixes");
+        assert!(prefixes.iter().any(|p| p.starts_with(b"access_token$")));
     }
 
     #[test]

@@ -2256,11 +2256,11 @@ static MANAGED: &[ManagedIdentifier] = &[
             "HARDCODED_PASSWORD",
             Credentials,
             Matcher::Regex {
-                // A .netrc entry, found from its `password` token.
-                anchors: &["assword"],
+                // A .netrc entry, found from its `machine` token (rarer than `password`).
+                anchors: &["machine"],
                 pattern: r#"(?:machine[ \t\r\n]+[^\s]{1,80}[ \t\r\n]+login[ \t\r\n]+[^\s]{1,60}[ \t\r\n]+password[ \t]+)("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}'|[^\s"']{1,128})"#,
-                back: 160,
-                fwd: 140,
+                back: 0,
+                fwd: 420,
             },
         )
     },
