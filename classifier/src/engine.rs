@@ -1945,12 +1945,10 @@ pub(crate) fn next_digit(buf: &[u8], from: usize, to: usize) -> Option<usize> {
         let x = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
         // Bytes 0x30..=0x39 become 0x00..=0x09 after the xor; test for any byte below 10.
         let y = x ^ (LO * 0x30);
-        if (y.wrapping_sub(LO * 10) & !y & HI) != 0 {
-            for k in 0..8 {
-                if buf[i + k].is_ascii_digit() {
-                    return Some(i + k);
-                }
-            }
+        let found = y.wrapping_sub(LO * 10) & !y & HI;
+        if found != 0 {
+            // A borrow only flags bytes above a true digit, so the lowest flag is exact.
+            return Some(i + (found.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
@@ -2587,6 +2585,16 @@ mod tests {
         assert_eq!(next_digit(b"no digits here at all", 0, 21), None);
         let hi = "ééééééé9".as_bytes();
         assert_eq!(next_digit(hi, 0, hi.len()), Some(hi.len() - 1));
+        // Every byte value before a digit, in every lane (borrows must not flag early bytes).
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut buf = [b'x'; 16];
+                buf[lane] = b;
+                buf[lane + 1] = b'5';
+                let want = (0..16).find(|&i| buf[i].is_ascii_digit());
+                assert_eq!(next_digit(&buf, 0, 16), want, "byte {b} lane {lane}");
+            }
+        }
     }
 
     #[test]
