@@ -584,7 +584,7 @@ impl Compiled {
             .map(String::as_str)
             .collect();
         let anchors: Vec<(AnchorSearcher, Vec<Vec<usize>>)> =
-            group_anchors(&kept, &(0..kept.len()).collect::<Vec<_>>())
+            group_anchors(&kept, &(0..kept.len()).collect::<Vec<_>>(), false)
                 .into_iter()
                 .map(|(searcher, ids)| {
                     let members = ids
@@ -602,7 +602,7 @@ impl Compiled {
                     (searcher, members)
                 })
                 .collect();
-        let token_anchors = group_anchors(&anchor_strings, &token_order);
+        let token_anchors = group_anchors(&anchor_strings, &token_order, true);
 
         // Keywords.
         let mut kw_strings: Vec<String> = Vec::new();
@@ -1483,22 +1483,33 @@ const RUN_GAP: usize = 512;
 const MIN_TOKEN_RUN: usize = 16;
 
 /// Builds literal searchers over `ids` (indexes into `strings`). Teddy handles up to 64
-/// literals but is fastest with few; several small automatons scan faster than one large one
-/// that falls back to a byte-at-a-time DFA. Anchors are grouped by length: Teddy fingerprints
-/// the first min(len) bytes of its literals, so a group of long anchors gets a 4-byte mask and
-/// few false candidates.
-fn group_anchors(strings: &[&str], ids: &[usize]) -> Vec<(AnchorSearcher, Vec<usize>)> {
+/// literals but is fastest with few; several small searchers scan faster than one large one.
+/// Teddy fingerprints the first min(len) bytes of its literals, so anchors are sorted by
+/// length: the short ones share a group. With `by_length`, each length class (1, 2, 3, 4+
+/// bytes) gets groups of its own (fewer false candidates in text dense with near-misses);
+/// without, as few groups as the size limit allows (fewer passes over prose).
+fn group_anchors(
+    strings: &[&str],
+    ids: &[usize],
+    by_length: bool,
+) -> Vec<(AnchorSearcher, Vec<usize>)> {
+    let class = |i: usize| {
+        if by_length {
+            strings[i].len().min(4)
+        } else {
+            0
+        }
+    };
+    let mut ids = ids.to_vec();
+    ids.sort_by_key(|&i| (strings[i].len().min(4), i));
     let mut out = Vec::new();
     let mut start = 0;
     while start < ids.len() {
-        let len_class = strings[ids[start]].len().min(4);
         let mut end = start;
-        while end < ids.len() && strings[ids[end]].len().min(4) == len_class {
+        while end < ids.len() && class(ids[end]) == class(ids[start]) {
             end += 1;
         }
-        // Split the class evenly into groups of at most ANCHOR_GROUP (slim Teddy).
-        let num_groups = (end - start).div_ceil(ANCHOR_GROUP);
-        let per_group = (end - start).div_ceil(num_groups);
+        let per_group = (end - start).div_ceil((end - start).div_ceil(ANCHOR_GROUP));
         for group_ids in ids[start..end].chunks(per_group) {
             let group: Vec<&str> = group_ids.iter().map(|&i| strings[i]).collect();
             out.push((AnchorSearcher::new(&group), group_ids.to_vec()));
