@@ -42,6 +42,16 @@ pub(crate) struct Embedded {
 }
 
 impl Embedded {
+    /// Starts a coordinator and one worker per core on `store`, classifying with `engine`.
+    pub(crate) async fn start_per_core(
+        service: &ServiceConfig,
+        store: &MemoryStore,
+        engine: trawl_classifier::Engine,
+    ) -> Self {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::start(service, store.clone(), workers, Arc::new(engine)).await
+    }
+
     /// Starts a coordinator and `num_workers` workers on `store` and an in-process queue.
     pub(crate) async fn start(
         service: &ServiceConfig,

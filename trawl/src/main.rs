@@ -323,14 +323,8 @@ async fn run(command: Command, config: config::TrawlConfig) -> anyhow::Result<Ex
                 eprintln!(
                     "submitted job {id} (embedded: set TRAWL_REDIS_URL and TRAWL_AMQP_URL to use a deployment)"
                 );
-                let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-                let services = embedded::Embedded::start(
-                    &service,
-                    store.clone(),
-                    workers,
-                    Arc::new(config.engine()?),
-                )
-                .await;
+                let services =
+                    embedded::Embedded::start_per_core(&service, &store, config.engine()?).await;
                 let code = jobs::follow(&store, &id, args.json).await;
                 services.stop().await?;
                 store.flush()?;
@@ -381,14 +375,8 @@ async fn run(command: Command, config: config::TrawlConfig) -> anyhow::Result<Ex
             let pricing = config.pricing.clone();
             let admin =
                 trawl_coordinator::admin::Admin::new(store.clone(), state, clients, pricing);
-            let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let services = embedded::Embedded::start(
-                &service,
-                store.clone(),
-                workers,
-                Arc::new(config.engine()?),
-            )
-            .await;
+            let services =
+                embedded::Embedded::start_per_core(&service, &store, config.engine()?).await;
             let code = match start_job(&admin, &review, yes).await {
                 Ok(Some(id)) => jobs::follow(&store, &id, review.json).await,
                 Ok(None) => Ok(ExitCode::FAILURE),
@@ -476,10 +464,7 @@ async fn coordinator(
             "embedded mode (state in {}): set TRAWL_REDIS_URL and TRAWL_AMQP_URL to coordinate a deployment",
             embedded::data_dir().display()
         );
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let services =
-            embedded::Embedded::start(&service, store.clone(), workers, Arc::new(config.engine()?))
-                .await;
+        let services = embedded::Embedded::start_per_core(&service, &store, config.engine()?).await;
         let admin = trawl_coordinator::admin::Admin::new(store.clone(), state, clients, pricing);
         match listener {
             Some(listener) => {

@@ -3,17 +3,6 @@
 
 use super::*;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn dump(r: &FileResult) -> String {
-    serde_json::to_string(r).unwrap()
-}
-
 /// `(recordIndex, jsonPath)` of every kept location of detection `i`.
 fn records(r: &FileResult, i: usize) -> Vec<(u64, &str)> {
     r.detections[i]

@@ -2,17 +2,6 @@
 
 use super::*;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn dump(r: &FileResult) -> String {
-    serde_json::to_string(r).unwrap()
-}
-
 #[test]
 fn docx_paragraphs_are_lines() {
     let r = engine().classify_bytes("report.docx", &fixture("report.docx"));

@@ -13,6 +13,19 @@ use trawl_classifier::{Engine, FileResult, Limits};
 /// Text with one US SSN on line 2 and one email on line 3.
 pub const SSN_TEXT: &[u8] = b"hello\nSSN: 536-22-5181\nmail jane.doe@example.com\n";
 
+/// A checked-in fixture from `tests/fixtures`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The whole result as JSON, for assertion messages.
+pub fn dump(r: &FileResult) -> String {
+    serde_json::to_string(r).unwrap()
+}
+
 pub fn engine() -> Engine {
     Engine::default()
 }
