@@ -214,3 +214,71 @@ pub async fn caller_account(sdk_config: &SdkConfig) -> Result<String, AccessErro
         message: "GetCallerIdentity returned no account".into(),
     })
 }
+
+/// What KMS DescribeKey said of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsKeyDescription {
+    /// The key's ARN; built from the ID, the client's region and `account` when KMS did not
+    /// answer with one.
+    pub arn: String,
+    /// The key state (`Enabled`, `Disabled`, `PendingDeletion`, …), `NotFound` or
+    /// `AccessDenied` when KMS refused, empty when the call failed otherwise.
+    pub state: String,
+    /// The error, when the call failed for another reason than those two.
+    pub error: Option<String>,
+}
+
+/// Describes `key_id` (an ID, alias or ARN, as S3 reports it) of `account` with `kms`.
+pub async fn describe_kms_key(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+    account: &str,
+) -> KmsKeyDescription {
+    let region = kms
+        .config()
+        .region()
+        .map(|r| r.as_ref().to_string())
+        .unwrap_or_else(|| "us-east-1".into());
+    let fallback_arn = kms_key_arn(key_id, &region, account);
+    match kms.describe_key().key_id(key_id).send().await {
+        Ok(output) => {
+            let metadata = output.key_metadata();
+            KmsKeyDescription {
+                arn: metadata
+                    .and_then(|m| m.arn())
+                    .map_or(fallback_arn, str::to_string),
+                state: metadata
+                    .and_then(|m| m.key_state())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                error: None,
+            }
+        }
+        Err(error) => {
+            use aws_sdk_kms::error::ProvideErrorMetadata;
+            let state = match error.code() {
+                Some("NotFoundException") => "NotFound",
+                Some("AccessDeniedException" | "AccessDenied") => "AccessDenied",
+                _ => "",
+            };
+            KmsKeyDescription {
+                arn: fallback_arn,
+                state: state.into(),
+                error: state
+                    .is_empty()
+                    .then(|| crate::s3_error::display_chain(&error)),
+            }
+        }
+    }
+}
+
+/// The ARN of KMS key `key_id` (an ID, `alias/…` or already an ARN) in `region` of `account`.
+pub fn kms_key_arn(key_id: &str, region: &str, account: &str) -> String {
+    if key_id.starts_with("arn:") {
+        key_id.to_string()
+    } else if key_id.starts_with("alias/") {
+        format!("arn:aws:kms:{region}:{account}:{key_id}")
+    } else {
+        format!("arn:aws:kms:{region}:{account}:key/{key_id}")
+    }
+}

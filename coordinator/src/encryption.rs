@@ -14,7 +14,7 @@
 
 use aws_sdk_kms::error::ProvideErrorMetadata as _;
 use serde::Serialize;
-use trawl_common::aws::S3Clients;
+use trawl_common::aws::{S3Clients, describe_kms_key};
 use trawl_common::job::AccountAccess;
 use trawl_common::s3_error::display_chain;
 
@@ -121,97 +121,65 @@ pub async fn kms_key_preflight(
     let kms = clients
         .kms_client_for(access.role_arn.as_deref(), access.external_id.as_deref())
         .await;
-    let region = kms
-        .config()
-        .region()
-        .map(|r| r.as_ref().to_string())
-        .unwrap_or_else(|| "us-east-1".into());
-    let fallback_arn = key_arn(key_id, &region, &access.account);
     let grantee = access
         .role_arn
         .clone()
         .unwrap_or_else(|| MASTER_PRINCIPAL_PLACEHOLDER.to_string());
-    match kms.describe_key().key_id(key_id).send().await {
-        Ok(output) => {
-            let metadata = output.key_metadata();
-            let arn = metadata
-                .and_then(|m| m.arn())
-                .map(str::to_string)
-                .unwrap_or(fallback_arn);
-            let state = metadata
-                .and_then(|m| m.key_state())
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default();
-            let (problem, fix) = match state.as_str() {
-                "Enabled" => (None, None),
-                "Disabled" => (
-                    Some(format!("key {arn} is disabled")),
-                    Some(format!(
-                        "aws kms enable-key --key-id {arn} --region {}",
-                        arn_region(&arn)
-                    )),
-                ),
-                "PendingDeletion" | "PendingReplicaDeletion" => (
-                    Some(format!("key {arn} is pending deletion")),
-                    Some(format!(
-                        "aws kms cancel-key-deletion --key-id {arn} --region {region} && \
-                         aws kms enable-key --key-id {arn} --region {region}",
-                        region = arn_region(&arn)
-                    )),
-                ),
-                other => (Some(format!("key {arn} is {other}")), None),
-            };
-            KmsKeyCheck {
-                usable: problem.is_none(),
+    let key = describe_kms_key(&kms, key_id, &access.account).await;
+    let arn = key.arn;
+    let (problem, fix) = match key.state.as_str() {
+        "Enabled" => (None, None),
+        // The AWS managed key is created on first use; the account's own principals may
+        // always use it.
+        "NotFound" if key_id == "alias/aws/s3" => {
+            return KmsKeyCheck {
                 key_arn: arn,
-                state,
-                problem,
-                fix,
-            }
-        }
-        Err(error) => {
-            let (state, problem, fix) = match error.code() {
-                Some("NotFoundException") if key_id == "alias/aws/s3" => {
-                    // The AWS managed key is created on first use; the account's own
-                    // principals may always use it.
-                    return KmsKeyCheck {
-                        key_arn: fallback_arn,
-                        state: String::new(),
-                        usable: true,
-                        problem: None,
-                        fix: None,
-                    };
-                }
-                Some("NotFoundException") => (
-                    "NotFound",
-                    format!(
-                        "key {fallback_arn} does not exist: objects encrypted under it cannot be \
-                         read by anyone"
-                    ),
-                    None,
-                ),
-                Some("AccessDeniedException" | "AccessDenied") => (
-                    "AccessDenied",
-                    format!("the workers' role {grantee} may not use key {fallback_arn}"),
-                    Some(grant_command(&fallback_arn, &grantee)),
-                ),
-                _ => (
-                    "",
-                    format!(
-                        "DescribeKey {fallback_arn} failed: {}",
-                        display_chain(&error)
-                    ),
-                    None,
-                ),
+                state: String::new(),
+                usable: true,
+                problem: None,
+                fix: None,
             };
-            KmsKeyCheck {
-                key_arn: fallback_arn,
-                state: state.into(),
-                usable: false,
-                problem: Some(problem),
-                fix,
-            }
         }
+        "Disabled" => (
+            Some(format!("key {arn} is disabled")),
+            Some(format!(
+                "aws kms enable-key --key-id {arn} --region {}",
+                arn_region(&arn)
+            )),
+        ),
+        "PendingDeletion" | "PendingReplicaDeletion" => (
+            Some(format!("key {arn} is pending deletion")),
+            Some(format!(
+                "aws kms cancel-key-deletion --key-id {arn} --region {region} && \
+                 aws kms enable-key --key-id {arn} --region {region}",
+                region = arn_region(&arn)
+            )),
+        ),
+        "NotFound" => (
+            Some(format!(
+                "key {arn} does not exist: objects encrypted under it cannot be read by anyone"
+            )),
+            None,
+        ),
+        "AccessDenied" => (
+            Some(format!("the workers' role {grantee} may not use key {arn}")),
+            Some(grant_command(&arn, &grantee)),
+        ),
+        "" => (
+            Some(format!(
+                "DescribeKey {arn} failed: {}",
+                key.error.as_deref().unwrap_or("no key state")
+            )),
+            None,
+        ),
+        other => (Some(format!("key {arn} is {other}")), None),
+    };
+    KmsKeyCheck {
+        usable: problem.is_none(),
+        key_arn: arn,
+        state: key.state,
+        problem,
+        fix,
     }
 }
 
@@ -233,20 +201,10 @@ fn arn_region(arn: &str) -> &str {
         .unwrap_or("us-east-1")
 }
 
-/// Returns the ARN of a key given as an ARN, a key ID or an alias.
-fn key_arn(key_id: &str, region: &str, account: &str) -> String {
-    if key_id.starts_with("arn:") {
-        key_id.to_string()
-    } else if key_id.starts_with("alias/") {
-        format!("arn:aws:kms:{region}:{account}:{key_id}")
-    } else {
-        format!("arn:aws:kms:{region}:{account}:key/{key_id}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trawl_common::aws::kms_key_arn;
 
     #[test]
     fn the_grant_names_the_key_the_role_and_the_key_region() {
@@ -264,11 +222,11 @@ mod tests {
     #[test]
     fn key_ids_and_aliases_become_arns() {
         assert_eq!(
-            key_arn("k-1", "us-west-2", "111111111111"),
+            kms_key_arn("k-1", "us-west-2", "111111111111"),
             "arn:aws:kms:us-west-2:111111111111:key/k-1"
         );
         assert_eq!(
-            key_arn("alias/x", "us-west-2", "111111111111"),
+            kms_key_arn("alias/x", "us-west-2", "111111111111"),
             "arn:aws:kms:us-west-2:111111111111:alias/x"
         );
         assert_eq!(arn_region("arn:aws:kms:ap-south-1:1:key/k"), "ap-south-1");

@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aws_sdk_kms::error::ProvideErrorMetadata;
 
 /// How long a DescribeKey answer is trusted. A key disabled mid-job is noticed within this
 /// time; S3 itself refuses the reads at once, so only the recorded state can lag.
@@ -220,18 +219,6 @@ pub struct KmsKeyInfo {
     pub state: String,
 }
 
-/// Returns the ARN of a key given as an ARN, a key ID, an alias name or an alias ARN. Aliases
-/// become alias ARNs: only DescribeKey can tell the key behind them.
-pub fn key_arn(key_id: &str, region: &str, account: &str) -> String {
-    if key_id.starts_with("arn:") {
-        key_id.to_string()
-    } else if key_id.starts_with("alias/") {
-        format!("arn:aws:kms:{region}:{account}:{key_id}")
-    } else {
-        format!("arn:aws:kms:{region}:{account}:key/{key_id}")
-    }
-}
-
 /// (job ID, role ARN or "" for the master, key ID as S3 reported it).
 type KmsKeyCacheKey = (String, String, String);
 
@@ -263,42 +250,14 @@ impl KmsKeyCache {
         {
             return info.clone();
         }
-        let region = kms
-            .config()
-            .region()
-            .map(|r| r.as_ref().to_string())
-            .unwrap_or_else(|| "us-east-1".into());
-        let fallback_arn = key_arn(key_id, &region, account);
-        let (info, definite) = match kms.describe_key().key_id(key_id).send().await {
-            Ok(output) => {
-                let metadata = output.key_metadata();
-                let arn = metadata
-                    .and_then(|m| m.arn())
-                    .map(str::to_string)
-                    .unwrap_or(fallback_arn);
-                let state = metadata
-                    .and_then(|m| m.key_state())
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default();
-                (KmsKeyInfo { arn, state }, true)
-            }
-            Err(error) => {
-                let state = match error.code() {
-                    Some("NotFoundException") => "NotFound",
-                    Some("AccessDeniedException" | "AccessDenied") => "AccessDenied",
-                    _ => "",
-                };
-                if state.is_empty() {
-                    tracing::warn!(key_id, error = %trawl_common::s3_error::display_chain(&error), "kms describe key failed");
-                }
-                (
-                    KmsKeyInfo {
-                        arn: fallback_arn,
-                        state: state.into(),
-                    },
-                    !state.is_empty(),
-                )
-            }
+        let key = trawl_common::aws::describe_kms_key(kms, key_id, account).await;
+        if let Some(error) = &key.error {
+            tracing::warn!(key_id, error = %error, "kms describe key failed");
+        }
+        let definite = key.error.is_none();
+        let info = KmsKeyInfo {
+            arn: key.arn,
+            state: key.state,
         };
         if definite {
             self.entries
@@ -440,15 +399,18 @@ mod tests {
     #[test]
     fn key_ids_and_aliases_become_arns() {
         assert_eq!(
-            key_arn("1234abcd-12ab", "eu-west-1", "111111111111"),
+            trawl_common::aws::kms_key_arn("1234abcd-12ab", "eu-west-1", "111111111111"),
             "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab"
         );
         assert_eq!(
-            key_arn("alias/payroll", "eu-west-1", "111111111111"),
+            trawl_common::aws::kms_key_arn("alias/payroll", "eu-west-1", "111111111111"),
             "arn:aws:kms:eu-west-1:111111111111:alias/payroll"
         );
         let arn = "arn:aws:kms:us-east-1:222222222222:key/k";
-        assert_eq!(key_arn(arn, "eu-west-1", "111111111111"), arn);
+        assert_eq!(
+            trawl_common::aws::kms_key_arn(arn, "eu-west-1", "111111111111"),
+            arn
+        );
         assert_eq!(
             key_arn_in_message(
                 "User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: kms:Decrypt \
