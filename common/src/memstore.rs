@@ -37,6 +37,9 @@ struct MemJob {
     review: Option<String>,
     #[serde(default)]
     deferred: VecDeque<Vec<u8>>,
+    /// Pending pages' checkpoints, by cursor field.
+    #[serde(default)]
+    pages: BTreeMap<String, Vec<u8>>,
 }
 
 impl MemJob {
@@ -300,6 +303,7 @@ impl JobStore for MemoryStore {
         page_after: &str,
         n: u64,
         counters: &Counters,
+        page: &[u8],
     ) -> Result<u64, StoreError> {
         self.with_job(id, |job| {
             let field = |suffix: &str| format!("{cursor_field}:{suffix}");
@@ -317,6 +321,7 @@ impl JobStore for MemoryStore {
             job.cursor.insert(field("p_after"), page_after.to_string());
             job.cursor.insert(field("p_base"), base.to_string());
             job.cursor.insert(field("p_len"), n.to_string());
+            job.pages.insert(cursor_field.to_string(), page.to_vec());
             base
         })
     }
@@ -331,6 +336,7 @@ impl JobStore for MemoryStore {
         self.with_job(id, |job| {
             job.cursor
                 .insert(format!("{cursor_field}:after"), last_key.to_string());
+            job.pages.remove(cursor_field);
             for suffix in ["p_after", "p_base", "p_len"] {
                 job.cursor.remove(&format!("{cursor_field}:{suffix}"));
             }
@@ -339,6 +345,14 @@ impl JobStore for MemoryStore {
                     .insert(format!("{cursor_field}:done"), "1".into());
             }
         })
+    }
+
+    async fn pending_page(
+        &self,
+        id: &str,
+        cursor_field: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_job(id, |job| job.pages.get(cursor_field).cloned())
     }
 
     async fn cursor(&self, id: &str, cursor_field: &str) -> Result<Cursor, StoreError> {
@@ -555,12 +569,12 @@ mod tests {
                 .unwrap()
         );
         let base = store
-            .allocate_page("j1", "b/", "", 2, &Counters::default())
+            .allocate_page("j1", "b/", "", 2, &Counters::default(), b"page")
             .await
             .unwrap();
         assert_eq!(
             store
-                .allocate_page("j1", "b/", "", 2, &Counters::default())
+                .allocate_page("j1", "b/", "", 2, &Counters::default(), b"page")
                 .await
                 .unwrap(),
             base

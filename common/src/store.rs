@@ -207,7 +207,8 @@ return 1
 
 const ALLOCATE_LUA: &str = r#"
 -- KEYS: job, stats, cursor
--- ARGV: cursor field, page start (key after which the page starts), n, then counter pairs
+-- ARGV: cursor field, page start (key after which the page starts), n, page checkpoint,
+--       then counter pairs
 local f = ARGV[1]
 local pending_after = redis.call('HGET', KEYS[3], f .. ':p_after')
 if pending_after and pending_after == ARGV[2]
@@ -217,10 +218,11 @@ end
 local n = tonumber(ARGV[3])
 local base = redis.call('HINCRBY', KEYS[1], 'next_seq', n) - n
 redis.call('HINCRBY', KEYS[1], 'dispatched', n)
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])
 end
-redis.call('HSET', KEYS[3], f .. ':p_after', ARGV[2], f .. ':p_base', base, f .. ':p_len', n)
+redis.call('HSET', KEYS[3], f .. ':p_after', ARGV[2], f .. ':p_base', base, f .. ':p_len', n,
+  f .. ':p_page', ARGV[4])
 return base
 "#;
 
@@ -388,7 +390,9 @@ pub trait JobStore: Clone + Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = Result<BTreeMap<String, i64>, StoreError>> + Send;
     /// Allocates sequence numbers for a listed page of `n` objects starting after `page_after`
-    /// (or returns those allocated before a restart) and counts them as dispatched.
+    /// (or returns those allocated before a restart) and counts them as dispatched. `page` is
+    /// the page's checkpoint (an encoded `PageCheckpoint`), kept until the page is confirmed.
+    #[allow(clippy::too_many_arguments)]
     fn allocate_page(
         &self,
         id: &str,
@@ -396,7 +400,14 @@ pub trait JobStore: Clone + Send + Sync + 'static {
         page_after: &str,
         n: u64,
         counters: &Counters,
+        page: &[u8],
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Returns the checkpoint of the pending page of one (bucket, prefix), if any.
+    fn pending_page(
+        &self,
+        id: &str,
+        cursor_field: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
     /// Records that every task of the pending page is confirmed on the queue.
     fn confirm_page(
         &self,
@@ -806,6 +817,7 @@ impl JobStore for RedisStore {
         page_after: &str,
         n: u64,
         counters: &Counters,
+        page: &[u8],
     ) -> Result<u64, StoreError> {
         let keys = JobKeys::new(id);
         let mut conn = self.conn.clone();
@@ -815,7 +827,8 @@ impl JobStore for RedisStore {
             .key(&keys.cursor)
             .arg(cursor_field)
             .arg(page_after)
-            .arg(n);
+            .arg(n)
+            .arg(page);
         for (name, delta) in counters.deltas() {
             invocation.arg(name).arg(*delta);
         }
@@ -845,6 +858,7 @@ impl JobStore for RedisStore {
                     format!("{cursor_field}:p_after"),
                     format!("{cursor_field}:p_base"),
                     format!("{cursor_field}:p_len"),
+                    format!("{cursor_field}:p_page"),
                 ],
             )
             .ignore();
@@ -855,6 +869,18 @@ impl JobStore for RedisStore {
         pipe.query_async::<()>(&mut conn)
             .await
             .map_err(command("confirm page"))
+    }
+
+    async fn pending_page(
+        &self,
+        id: &str,
+        cursor_field: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let keys = JobKeys::new(id);
+        let mut conn = self.conn.clone();
+        conn.hget(&keys.cursor, format!("{cursor_field}:p_page"))
+            .await
+            .map_err(command("read pending page"))
     }
 
     /// Returns the listing checkpoint of one (bucket, prefix).

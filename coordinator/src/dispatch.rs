@@ -18,7 +18,8 @@ use trawl_common::queue::{QueueError, TaskQueue};
 use trawl_common::retry::{RetryParams, retry};
 use trawl_common::s3_error::{self, S3Failure};
 use trawl_common::store::{Counters, JobStatus, JobStore, StoreError};
-use trawl_proto::v1::ClassifyTask;
+use trawl_proto::Message as _;
+use trawl_proto::v1::{ClassifyTask, PageCheckpoint};
 
 use crate::CoordinatorConfig;
 
@@ -319,13 +320,49 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
         let client = self.clients.client(&bucket.access).await;
         let mut after = cursor.after.unwrap_or_default();
         let mut max_keys = self.config.page_size;
-        if let Some((pending_after, _, pending_len)) = &cursor.pending {
-            // Publish the interrupted page again, exactly as it was numbered. (With a
-            // modified-since filter the pending length counts the filtered objects, so the page
-            // is listed at full size again.)
-            after = pending_after.clone();
-            if since_ms.is_none() {
-                max_keys = (*pending_len as i32).clamp(1, self.config.page_size);
+        if let Some((pending_after, base, pending_len)) = &cursor.pending {
+            // Publish the interrupted page again, exactly as it was listed and numbered: an
+            // object deleted or added since then changes nothing in the numbering (a deleted
+            // one ends as a SKIPPED NoSuchKey result, so the job still completes).
+            let checkpoint = self
+                .store
+                .pending_page(job_id, &field)
+                .await?
+                .and_then(|blob| match PageCheckpoint::decode(&blob[..]) {
+                    Ok(page) => Some(page),
+                    Err(error) => {
+                        tracing::warn!(job_id, field = %field, %error, "unreadable page checkpoint; listing the page again");
+                        None
+                    }
+                });
+            match checkpoint {
+                Some(page) => {
+                    let tasks: Vec<ClassifyTask> = page
+                        .tasks
+                        .into_iter()
+                        .map(|mut task| {
+                            task.seq += base;
+                            task
+                        })
+                        .collect();
+                    self.queue.publish(job_id, &tasks).await?;
+                    self.store
+                        .confirm_page(job_id, &field, &page.last_key, !page.truncated)
+                        .await?;
+                    if !page.truncated {
+                        return Ok(true);
+                    }
+                    after = page.last_key;
+                }
+                None => {
+                    // A checkpoint without its page (written by an older version): list the
+                    // page again. (With a modified-since filter the pending length counts the
+                    // filtered objects, so the page is listed at full size again.)
+                    after = pending_after.clone();
+                    if since_ms.is_none() {
+                        max_keys = (*pending_len as i32).clamp(1, self.config.page_size);
+                    }
+                }
             }
         }
         loop {
@@ -407,16 +444,12 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                 num_bytes,
             );
             let started = std::time::Instant::now();
-            let base = self
-                .store
-                .allocate_page(job_id, &field, &after, num_objects, &counters)
-                .await?;
-            let tasks: Vec<ClassifyTask> = objects
+            let mut tasks: Vec<ClassifyTask> = objects
                 .iter()
                 .enumerate()
                 .map(|(i, object)| ClassifyTask {
                     job_id: job_id.to_string(),
-                    seq: base + i as u64,
+                    seq: i as u64,
                     account_id: bucket.access.account.clone(),
                     role_arn: bucket.access.role_arn.clone().unwrap_or_default(),
                     external_id: bucket.access.external_id.clone().unwrap_or_default(),
@@ -435,6 +468,27 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                     region: String::new(),
                 })
                 .collect();
+            // The checkpoint holds the tasks numbered from 0; a replay adds the page's base.
+            let checkpoint = PageCheckpoint {
+                tasks,
+                last_key: last_key.clone(),
+                truncated,
+            };
+            let base = self
+                .store
+                .allocate_page(
+                    job_id,
+                    &field,
+                    &after,
+                    num_objects,
+                    &counters,
+                    &checkpoint.encode_to_vec(),
+                )
+                .await?;
+            tasks = checkpoint.tasks;
+            for task in &mut tasks {
+                task.seq += base;
+            }
             let allocated = started.elapsed();
             self.queue.publish(job_id, &tasks).await?;
             let published = started.elapsed();

@@ -451,3 +451,88 @@ async fn a_monthly_quota_pauses_the_job_until_it_is_raised() {
     );
     assert_eq!(stats["bytes_classified"], 30 * 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_page_is_published_again_as_listed_even_after_a_deletion() {
+    use trawl_common::store::Counters;
+    use trawl_proto::Message as _;
+    use trawl_proto::v1::{ClassifyTask, PageCheckpoint};
+
+    let mut env = TestEnv::new("replay");
+    env.extra.push(("TRAWL_LIST_PAGE_SIZE".into(), "3".into()));
+    let s3 = s3_master();
+    let bucket = unique("replay");
+    create_bucket(&s3, &bucket).await;
+    let uploads = objects("k/", 6, 64);
+    upload_all(&s3, &bucket, &uploads).await;
+    let job_file = temp_file(
+        "job.toml",
+        &format!("[[selections]]\naccount = \"{MASTER}\"\nbucket = \"{bucket}\"\n"),
+    );
+    let store = env.store().await;
+    let job_id = submit(&env, &job_file).await;
+    // A coordinator that died right after numbering the first page, before publishing it.
+    let first_page = &uploads[..3];
+    let mut counters = Counters::default();
+    counters.add(MASTER, &bucket, "objects_dispatched", 3);
+    let page_bytes: i64 = first_page.iter().map(|u| u.body.len() as i64).sum();
+    counters.add(MASTER, &bucket, "bytes_dispatched", page_bytes);
+    let checkpoint = PageCheckpoint {
+        tasks: first_page
+            .iter()
+            .enumerate()
+            .map(|(i, u)| ClassifyTask {
+                job_id: job_id.clone(),
+                seq: i as u64,
+                account_id: MASTER.into(),
+                bucket: bucket.clone(),
+                key: u.key.clone(),
+                size: u.body.len() as u64,
+                storage_class: "STANDARD".into(),
+                ..Default::default()
+            })
+            .collect(),
+        last_key: first_page[2].key.clone(),
+        truncated: true,
+    };
+    let field = format!("{bucket}/");
+    let base = store
+        .allocate_page(
+            &job_id,
+            &field,
+            "",
+            3,
+            &counters,
+            &checkpoint.encode_to_vec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(base, 0);
+    // Meanwhile an object of that page is deleted: listing the page again would shift every
+    // later object onto another object's number.
+    s3.delete_object()
+        .bucket(&bucket)
+        .key(&uploads[1].key)
+        .send()
+        .await
+        .unwrap();
+    let _coordinator = env.spawn(&["coordinator"]);
+    let _worker = env.spawn(&["worker", "--concurrency", "4"]);
+    assert_eq!(
+        wait_terminal(&store, &job_id, Duration::from_secs(120)).await,
+        JobStatus::Complete
+    );
+    let job = store.job(&job_id).await.unwrap();
+    assert_eq!((job.dispatched, job.results), (6, 6));
+    let stats = store.stats(&job_id).await.unwrap();
+    assert_eq!(stats["objects_dispatched"], 6);
+    assert_eq!(stats["objects_classified"], 5);
+    assert_eq!(stats["objects_skipped"], 1);
+    let records = store.results(&job_id, "0", 100).await.unwrap();
+    let by_key: std::collections::BTreeMap<_, _> = records
+        .iter()
+        .map(|(_, r)| (r.key.clone(), r.status.clone()))
+        .collect();
+    assert_eq!(by_key.len(), 6, "{by_key:?}");
+    assert_eq!(by_key[&uploads[1].key], "SKIPPED", "{by_key:?}");
+}

@@ -34,7 +34,7 @@ async fn a_result_is_counted_once_however_often_it_is_recorded() {
     let mut dispatch = Counters::default();
     dispatch.add("111122223333", "bucket-a", "objects_dispatched", 2);
     let base = store
-        .allocate_page(&id, "bucket-a/", "", 2, &dispatch)
+        .allocate_page(&id, "bucket-a/", "", 2, &dispatch, b"checkpoint")
         .await
         .unwrap();
     assert_eq!(base, 0);
@@ -83,24 +83,30 @@ async fn an_interrupted_page_keeps_its_sequence_numbers() {
     store.create_job(&id, "t", "{}", "{}").await.unwrap();
     let none = Counters::default();
     let first = store
-        .allocate_page(&id, "b/p/", "", 1000, &none)
+        .allocate_page(&id, "b/p/", "", 1000, &none, b"page one")
         .await
         .unwrap();
-    // The coordinator died before confirming: the same page gets the same numbers again.
+    // The coordinator died before confirming: the same page gets the same numbers again, and
+    // its checkpoint is there to publish it again exactly.
     let again = store
-        .allocate_page(&id, "b/p/", "", 1000, &none)
+        .allocate_page(&id, "b/p/", "", 1000, &none, b"page one")
         .await
         .unwrap();
     assert_eq!(first, again);
     assert_eq!(store.job(&id).await.unwrap().dispatched, 1000);
     let cursor = store.cursor(&id, "b/p/").await.unwrap();
     assert_eq!(cursor.pending, Some((String::new(), 0, 1000)));
+    assert_eq!(
+        store.pending_page(&id, "b/p/").await.unwrap().as_deref(),
+        Some(&b"page one"[..])
+    );
     store
         .confirm_page(&id, "b/p/", "key-999", false)
         .await
         .unwrap();
+    assert_eq!(store.pending_page(&id, "b/p/").await.unwrap(), None);
     let next = store
-        .allocate_page(&id, "b/p/", "key-999", 10, &none)
+        .allocate_page(&id, "b/p/", "key-999", 10, &none, b"page two")
         .await
         .unwrap();
     assert_eq!(next, 1000);

@@ -152,13 +152,12 @@ async fn dispatch_phase(args: &Args) -> anyhow::Result<f64> {
             "objects_dispatched",
             n as i64,
         );
-        let base = store
-            .allocate_page(&job_id, "bench-bucket/", &after, n, &counters)
-            .await?;
+        // As the coordinator does: the page's checkpoint (tasks numbered from 0) is stored
+        // with the allocation, then the tasks get the page's base.
         let tasks: Vec<ClassifyTask> = (0..n)
             .map(|i| ClassifyTask {
                 job_id: job_id.clone(),
-                seq: base + i,
+                seq: i,
                 account_id: "123456789012".into(),
                 bucket: "bench-bucket".into(),
                 key: format!("key-{:012}", page_index * 1000 + i + 1),
@@ -167,6 +166,25 @@ async fn dispatch_phase(args: &Args) -> anyhow::Result<f64> {
                 ..Default::default()
             })
             .collect();
+        let checkpoint = trawl_proto::v1::PageCheckpoint {
+            last_key: tasks.last().map(|t| t.key.clone()).unwrap_or_default(),
+            tasks,
+            truncated: true,
+        };
+        let base = store
+            .allocate_page(
+                &job_id,
+                "bench-bucket/",
+                &after,
+                n,
+                &counters,
+                &trawl_proto::Message::encode_to_vec(&checkpoint),
+            )
+            .await?;
+        let mut tasks = checkpoint.tasks;
+        for task in &mut tasks {
+            task.seq += base;
+        }
         queue_handle.publish(&job_id, &tasks).await?;
         store
             .confirm_page(&job_id, "bench-bucket/", &tasks.last().unwrap().key, false)
