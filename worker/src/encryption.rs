@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-
 /// How long a DescribeKey answer is trusted. A key disabled mid-job is noticed within this
 /// time; S3 itself refuses the reads at once, so only the recorded state can lag.
 pub const KMS_KEY_TTL: Duration = Duration::from_secs(300);
