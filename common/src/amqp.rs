@@ -481,6 +481,10 @@ impl crate::queue::Delivery for RabbitDelivery {
         &self.delivery.data
     }
 
+    fn redelivered(&self) -> bool {
+        self.delivery.redelivered
+    }
+
     async fn ack(&self) {
         // After a reconnect the delivery tag is stale: lapin answers Ok(false) and the broker
         // redelivers; the ledger makes that harmless.

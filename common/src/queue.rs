@@ -44,6 +44,9 @@ pub enum Incoming<D> {
 pub trait Delivery: Send + Sync + 'static {
     /// Returns the payload (a protobuf `ClassifyTask`).
     fn data(&self) -> &[u8];
+    /// Whether the message was delivered before (to this or another consumer): its result may
+    /// already be recorded.
+    fn redelivered(&self) -> bool;
     /// Acknowledges the message: it will not be delivered again.
     fn ack(&self) -> impl Future<Output = ()> + Send;
     /// Gives the message back for another delivery (counts toward the delivery limit).
@@ -191,6 +194,7 @@ impl TaskConsumer for MemoryConsumer {
                         queue: self.queue.clone(),
                         tag,
                         data: message.data,
+                        redelivered: message.num_deliveries > 1,
                     };
                     return Some(if dead {
                         Incoming::Dead(delivery)
@@ -213,11 +217,16 @@ pub struct MemoryDelivery {
     queue: MemoryQueue,
     tag: u64,
     data: Arc<[u8]>,
+    redelivered: bool,
 }
 
 impl Delivery for MemoryDelivery {
     fn data(&self) -> &[u8] {
         &self.data
+    }
+
+    fn redelivered(&self) -> bool {
+        self.redelivered
     }
 
     async fn ack(&self) {
@@ -292,10 +301,11 @@ mod tests {
         let queue = MemoryQueue::new();
         queue.publish("j", &[task(7)]).await.unwrap();
         let mut consumer = queue.consumer("c", 10).await.unwrap();
-        for _ in 0..crate::amqp::DEFAULT_DELIVERY_LIMIT {
+        for attempt in 0..crate::amqp::DEFAULT_DELIVERY_LIMIT {
             let Some(Incoming::Task(delivery)) = consumer.next().await else {
                 panic!("a task")
             };
+            assert_eq!(delivery.redelivered(), attempt > 0, "delivery {attempt}");
             delivery.retry().await;
         }
         let Some(Incoming::Dead(dead)) = consumer.next().await else {

@@ -342,6 +342,7 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                         .into_iter()
                         .map(|mut task| {
                             task.seq += base;
+                            task.replayed = true;
                             task
                         })
                         .collect();
@@ -466,6 +467,7 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                         .and_then(|t| t.to_millis().ok())
                         .unwrap_or(0),
                     region: String::new(),
+                    replayed: false,
                 })
                 .collect();
             // The checkpoint holds the tasks numbered from 0; a replay adds the page's base.

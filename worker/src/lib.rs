@@ -274,7 +274,8 @@ async fn handle_task<S: JobStore, D: Delivery>(ctx: &Context<S>, delivery: D) {
             return;
         }
     };
-    match process::process(ctx, &task).await {
+    let maybe_recorded = delivery.redelivered() || task.replayed;
+    match process::process(ctx, &task, maybe_recorded).await {
         Outcome::Drop(why) => {
             tracing::debug!(job_id = %task.job_id, seq = task.seq, why, "task dropped");
             delivery.ack().await;

@@ -167,8 +167,14 @@ async fn quota_reached<S: JobStore>(
     Ok(true)
 }
 
-/// Processes one task.
-pub async fn process<S: JobStore>(ctx: &Context<S>, task: &ClassifyTask) -> Outcome {
+/// Processes one task. `maybe_recorded`: the task was delivered or published before, so its
+/// result may already be recorded; only then is the ledger asked first (the recording script
+/// is idempotent anyway, so this saves a GET, not a double count).
+pub async fn process<S: JobStore>(
+    ctx: &Context<S>,
+    task: &ClassifyTask,
+    maybe_recorded: bool,
+) -> Outcome {
     match ctx.job_status(&task.job_id).await {
         Ok(Some(JobStatus::Cancelled | JobStatus::Failed | JobStatus::Complete)) => {
             return Outcome::Drop("job is closed");
@@ -180,10 +186,12 @@ pub async fn process<S: JobStore>(ctx: &Context<S>, task: &ClassifyTask) -> Outc
         Ok(None) => return Outcome::Drop("job does not exist"),
         Err(error) => return Outcome::Retry(error.to_string()),
     }
-    match ctx.store.is_recorded(&task.job_id, task.seq).await {
-        Ok(true) => return Outcome::Drop("result already recorded"),
-        Ok(false) => {}
-        Err(error) => return Outcome::Retry(error.to_string()),
+    if maybe_recorded {
+        match ctx.store.is_recorded(&task.job_id, task.seq).await {
+            Ok(true) => return Outcome::Drop("result already recorded"),
+            Ok(false) => {}
+            Err(error) => return Outcome::Retry(error.to_string()),
+        }
     }
     match quota_reached(ctx, task).await {
         Ok(false) => {}
