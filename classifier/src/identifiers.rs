@@ -303,22 +303,19 @@ const VENDOR_PREFIXES: &[&[u8]] = &[
     b"cio",
     b"oy2",
     b"00D",
-    b"pat",
+    b"pat.",
     b"sat.",
     b"v1.0-",
     b"dnkey-",
     b"duffel_",
     b"fio-u-",
     b"ico-",
-    b"api-",
-    b"sdk-",
     b"access-production-",
     b"rdme_",
     b"tk-us-",
     b"tfp_",
     b"AQVN",
     b"y0_",
-    b"t1.",
 ];
 
 fn ok_bearer(raw: &[u8], sig: &[u8]) -> bool {
@@ -430,17 +427,6 @@ fn ok_password_arg(raw: &[u8], sig: &[u8]) -> bool {
         return false;
     }
     !value.windows(4).any(|w| w.iter().all(|&b| b == w[0]))
-}
-fn ok_sas_signature(_raw: &[u8], sig: &[u8]) -> bool {
-    v::sas_signature(sig)
-}
-fn ok_basic_auth_password(raw: &[u8], sig: &[u8]) -> bool {
-    // `user:password` with both parts present and printable.
-    ok_basic_auth(raw, sig)
-        && base64_decode(sig).is_some_and(|d| {
-            let colon = d.iter().position(|&b| b == b':').unwrap_or(0);
-            colon > 0 && colon + 1 < d.len() && ok_db_password(raw, &d[colon + 1..])
-        })
 }
 fn ok_url_password(raw: &[u8], sig: &[u8]) -> bool {
     // Not a port (`host:8080@`), a placeholder or a variable.
@@ -2177,15 +2163,12 @@ static MANAGED: &[ManagedIdentifier] = &[
     ManagedIdentifier {
         validator: Some(ok_random),
         examples: &[
-            "AIRTABLE_TOKEN=patu8jzPde0IgxLd6.612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd12aabfe22",
             "CF_ORIGIN_CA_KEY=v1.0-8f219e9cb0eb53f16947ccf2-5ec84d8dbc74254770f58904dba41ecccc3fc1626e53a13043b026c48bbf33feff9243a8f506b40928b5b7a767c76fb008f86bebb2737f6a6f0fb23c6f5da2cec255404e4fb440034d",
             "DN_API_KEY=dnkey-mnbqns6puq80idw3706i8j76b2-lajlj4h9du7794g9dpmrcg629be2u66mr26846p7q9m2i0hz2uep",
             "DUFFEL_TOKEN=duffel_live_2jBMptUsGr7CmY_uCu3ZR1zTOlUcR64cXQLioDnkHIf",
             "FRAMEIO_TOKEN=fio-u-xIq2HZt-PlJhx2jIclHkCiHp6bR1IqfEouHgxzNNAL5wIScGebcy8F5n3-YNBDRz",
             "x-api-key: pat.rZSgqbjG3uhkWKFLf6xuI5.08baa7196b50ac2f86702824.zLczbttOofL9H2WjQ5TY",
             "INFRACOST_API_KEY=ico-4MyWuUFjsUNPjc01T5GOBUSZGi6HWGK1",
-            "LD_ACCESS_TOKEN=api-d38f8c45-041d-4d94-8dff-5a1cd01a914c",
-            "launchdarkly sdk key: sdk-e4907d49-cc47-43d7-9585-0e21afbc9ca9",
             "\"access_token\": \"access-production-b17dd255-f4c1-4226-aed2-3b0fb6104b84\"",
             "README_API_KEY=rdme_ofbcixgy29db8p5qa3e68f7e4qeqpno35ye4scmejvqtia4d5rgn5s7s333h9mtf4bs3e6",
             "scalingo login --api-token tk-us-5IXAAjlsHUqJoUD-_Ydua_5ZMs1SWOpQaPRYpzbLGViYXjU2",
@@ -2205,104 +2188,27 @@ static MANAGED: &[ManagedIdentifier] = &[
             "API_KEY",
             Credentials,
             Matcher::Regex {
-                // More vendor tokens with a documented prefix, length and alphabet: Airtable,
-                // Cloudflare Origin CA, Defined Networking, Duffel, Frame.io, Harness,
-                // Infracost, LaunchDarkly, Plaid, ReadMe, Scalingo, Typeform, Yandex.
+                // More vendor tokens with a documented prefix, length and alphabet: Harness,
+                // Cloudflare Origin CA, Defined Networking, Duffel, Frame.io, Infracost, Plaid,
+                // ReadMe, Scalingo, Typeform, Yandex.
                 anchors: &[
-                    "pat",
+                    "pat.",
                     "sat.",
                     "v1.0-",
                     "dnkey-",
                     "duffel_live_",
                     "fio-u-",
                     "ico-",
-                    "api-",
-                    "sdk-",
                     "access-production-",
-                    "access-development-",
                     "rdme_",
                     "tk-us-",
                     "tfp_",
                     "AQVN",
                     "y0_",
-                    "y1_",
-                    "y2_",
-                    "y3_",
-                    "t1.",
                 ],
-                pattern: r"(?:pat[A-Za-z0-9]{14}\.[a-f0-9]{64}|(?:pat|sat)\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}|v1\.0-[a-f0-9]{24}-[a-f0-9]{146}|dnkey-[a-z0-9=_\-]{26}-[a-z0-9=_\-]{52}|duffel_live_[A-Za-z0-9_\-=]{43}|fio-u-[A-Za-z0-9_\-=]{64}|\bico-[A-Za-z0-9]{32}\b|\b(?:api|sdk)-[a-f0-9]{8}-[a-f0-9]{4}-4[a-f0-9]{3}-[a-f0-9]{4}-[a-f0-9]{12}\b|access-(?:production|development)-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}|rdme_[a-z0-9]{70}|tk-us-[A-Za-z0-9_\-]{48}|tfp_[A-Za-z0-9_\-.=]{59}|\bAQVN[A-Za-z0-9_\-]{35,38}\b|\by[0-3]_[A-Za-z0-9_\-]{55}\b|\bt1\.[A-Za-z0-9_\-]+={0,2}\.[A-Za-z0-9_\-]{86}={0,2})",
+                pattern: r"(?:(?:pat|sat)\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}|v1\.0-[a-f0-9]{24}-[a-f0-9]{146}|dnkey-[a-z0-9=_\-]{26}-[a-z0-9=_\-]{52}|duffel_live_[A-Za-z0-9_\-=]{43}|fio-u-[A-Za-z0-9_\-=]{64}|\bico-[A-Za-z0-9]{32}\b|access-production-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}|rdme_[a-z0-9]{70}|tk-us-[A-Za-z0-9_\-]{48}|tfp_[A-Za-z0-9_\-.=]{59}|\bAQVN[A-Za-z0-9_\-]{35,38}\b|\by0_[A-Za-z0-9_\-]{55}\b)",
                 back: 0,
                 fwd: 200,
-            },
-        )
-    },
-    ManagedIdentifier {
-        validator: Some(ok_random),
-        examples: &["GOCARDLESS_TOKEN=live_YGFDm7ena8D5VfLDpgyyjVw5HanSBeVRsfAGeAbP"],
-        negative_examples: &[
-            "GOCARDLESS_TOKEN=sandbox_YGFDm7ena8D5VfLDpgyyjVw5HanSBeVRsfAGeAbP",
-            "token=live_YGFDm7ena8D5VfLDpgyyjVw5HanSBeVRsfAGeAbP",
-        ],
-        ..id(
-            "API_KEY",
-            Credentials,
-            Matcher::Regex {
-                // GoCardless live access tokens (`live_` and 40 characters), assigned to a
-                // GoCardless name: `live_` alone is too common.
-                anchors: &["gocardless", "GoCardless", "GOCARDLESS"],
-                pattern: r#"(?i:gocardless)[\w\-]{0,30}?["']?\s*(?:=>|[:=])\s*["']?(live_[A-Za-z0-9_\-=]{40})"#,
-                back: 0,
-                fwd: 110,
-            },
-        )
-    },
-    ManagedIdentifier {
-        validator: Some(ok_random),
-        examples: &[
-            "DD_API_KEY=36cb9d21f6be6abf0d7c1c1e21862ab8",
-            "datadog_app_key: a18a8902073fec8df4f50947aaeb26c57d21fa5d",
-            "curl -H \"DD-API-KEY: 36cb9d21f6be6abf0d7c1c1e21862ab8\" https://api.datadoghq.com/api/v1/validate",
-            "SNYK_TOKEN=1279688c-fce2-45cd-9aef-ca62e22b64a6",
-            "ZENDESK_API_TOKEN = \"dlzC5T4uUhf7kvmlP7HVDctQUy1xvCkgafrfwA94\"",
-            "ALGOLIA_ADMIN_KEY: '8263dfe574de739988b886e7577496a2'",
-        ],
-        negative_examples: &[
-            "DD_API_KEY=${DD_API_KEY}",
-            "SNYK_ORG_ID=1279688c-fce2-45cd-9aef-ca62e22b64a6",
-            "ALGOLIA_SEARCH_KEY: '8263dfe574de739988b886e7577496a2'",
-            "the datadog agent and the snyk cli, zendesk and algolia",
-        ],
-        ..id(
-            "API_KEY",
-            Credentials,
-            Matcher::Regex {
-                // Keys without a prefix of their own, assigned to their vendor's name: Datadog
-                // API (32 hex) and application (40 hex) keys, Snyk tokens (a UUID), Zendesk API
-                // tokens (40 alphanumerics), Algolia admin keys (32 hex).
-                anchors: &[
-                    "datadog",
-                    "Datadog",
-                    "DATADOG",
-                    "DD_API_KEY",
-                    "DD_APP",
-                    "dd_api_key",
-                    "dd_app",
-                    "DD-API-KEY",
-                    "DD-APP",
-                    "dd-api-key",
-                    "snyk",
-                    "Snyk",
-                    "SNYK",
-                    "zendesk",
-                    "Zendesk",
-                    "ZENDESK",
-                    "algolia",
-                    "Algolia",
-                    "ALGOLIA",
-                ],
-                pattern: r#"(?:(?i:datadog[\w\-]{0,20}?|dd[_\-])(?i:api|app(?:lication)?)[_\-]?(?i:key)["']?\s*(?:=>|[:=])\s*["']?([a-f0-9]{40}|[a-f0-9]{32})|(?i:snyk)[\w\-]{0,20}?(?i:token|key)["']?\s*(?:=>|[:=])\s*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|(?i:zendesk)[\w\-]{0,20}?(?i:token|key|secret)["']?\s*(?:=>|[:=])\s*["']?([A-Za-z0-9]{40})|(?i:algolia)[\w\-]{0,20}?(?i:admin)[\w\-]{0,12}?(?i:key)["']?\s*(?:=>|[:=])\s*["']?([a-f0-9]{32}))(?-u:\b)"#,
-                back: 0,
-                fwd: 140,
             },
         )
     },
@@ -2498,68 +2404,6 @@ static MANAGED: &[ManagedIdentifier] = &[
                 pattern: r#"[A-Za-z0-9_]{1,40}_(?:PASS|pass)(?:\s*[:=]\s*("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}')|=[^\s"'#;,]{1,128}[ \t]*(?:#[^\r\n]*)?(?:\r?\n|$))"#,
                 back: 40,
                 fwd: 140,
-            },
-        )
-    },
-    ManagedIdentifier {
-        validator: Some(ok_sas_signature),
-        examples: &[
-            "https://acct.blob.core.windows.net/backups?sv=2022-11-02&ss=b&srt=co&sp=rwdlac&se=2026-01-01T00:00:00Z&st=2025-01-01T00:00:00Z&spr=https&sig=PJeLIV7qmnmglBCbA%2BjWeEKNOzH%2Bt3iK1ox5ZaPcJjs%3D",
-        ],
-        negative_examples: &[
-            "https://acct.blob.core.windows.net/c?sv=2022-11-02&sr=c&sp=rl&sig=<signature>",
-            "?sv=2022-11-02&sr=b&sig=XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-        ],
-        ..id(
-            "AZURE_SAS_TOKEN",
-            Credentials,
-            Matcher::Regex {
-                // A shared access signature: a signed-version date, then `sig`, the URL-encoded
-                // base64 of an HMAC-SHA256 (32 bytes; checked by the validator).
-                anchors: &["&sig="],
-                pattern: r#"sv=\d{4}-\d\d-\d\d&[^\s"'<>]{0,500}?&sig=([A-Za-z0-9%+/]{43,64}={0,2})"#,
-                back: 520,
-                fwd: 70,
-            },
-        )
-    },
-    ManagedIdentifier {
-        validator: Some(ok_basic_auth_password),
-        examples: &[
-            "{\n  \"auths\": {\n    \"registry.example.com\": {\n      \"auth\": \"ZGVwbG95OlhrMjlwTG1xN3ZR\"\n    }\n  }\n}",
-        ],
-        negative_examples: &[
-            "{\"auths\": {\"ghcr.io\": {\"auth\": \"\"}}}",
-            "{\"author\": \"Jane Doe\", \"auth\": \"token\"}",
-        ],
-        ..id(
-            "DOCKER_REGISTRY_CREDENTIALS",
-            Credentials,
-            Matcher::Regex {
-                // A Docker or Podman config entry: `"auth"` is base64 of `user:password`.
-                anchors: &["\"auth\""],
-                pattern: r#""auth"\s*:\s*"([A-Za-z0-9+/]{8,}={0,2})""#,
-                back: 0,
-                fwd: 400,
-            },
-        )
-    },
-    ManagedIdentifier {
-        validator: Some(ok_db_password),
-        examples: &[
-            "url=jdbc:oracle:thin:scott/Tg7r9xQ2@db.example.com:1521:ORCL",
-            "jdbc:oracle:thin:app_user/s3cr3tPw@//db.example.com:1521/svc",
-        ],
-        negative_examples: &["jdbc:oracle:thin:@db.example.com:1521:ORCL"],
-        ..id(
-            "DATABASE_CONNECTION_STRING",
-            Credentials,
-            Matcher::Regex {
-                // Oracle thin JDBC URLs carry `user/password@` before the host.
-                anchors: &["jdbc:oracle:thin:"],
-                pattern: r#"jdbc:oracle:thin:[A-Za-z0-9_$#.]{1,64}/([^@\s"'/]{1,128})@(?://)?[A-Za-z0-9_\-]+"#,
-                back: 0,
-                fwd: 220,
             },
         )
     },

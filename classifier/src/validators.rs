@@ -710,53 +710,6 @@ pub(crate) fn looks_random(s: &[u8]) -> bool {
     entropy(s) >= 3.0
 }
 
-/// Returns true if `sig` is an Azure SAS signature: the base64 of a 32-byte HMAC-SHA256, URL
-/// encoded or not (`%2B`, `%2F`, `%3D`), with the base64 alphabet and a random look.
-pub(crate) fn sas_signature(sig: &[u8]) -> bool {
-    let mut b64 = Vec::with_capacity(sig.len());
-    let mut i = 0;
-    while i < sig.len() {
-        if sig[i] == b'%' {
-            let decoded = match sig.get(i + 1..i + 3) {
-                Some(h) if h.eq_ignore_ascii_case(b"2B") => b'+',
-                Some(h) if h.eq_ignore_ascii_case(b"2F") => b'/',
-                Some(h) if h.eq_ignore_ascii_case(b"3D") => b'=',
-                _ => return false,
-            };
-            b64.push(decoded);
-            i += 3;
-        } else {
-            b64.push(sig[i]);
-            i += 1;
-        }
-    }
-    // 32 bytes are 43 base64 characters and one `=` of padding.
-    let body = b64.strip_suffix(b"=").unwrap_or(&b64);
-    body.len() == 43
-        && body
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-        && matches!(
-            body[42],
-            b'A' | b'E'
-                | b'I'
-                | b'M'
-                | b'Q'
-                | b'U'
-                | b'Y'
-                | b'c'
-                | b'g'
-                | b'k'
-                | b'o'
-                | b's'
-                | b'w'
-                | b'0'
-                | b'4'
-                | b'8'
-        )
-        && looks_random(body)
-}
-
 /// Returns the CRC-32 (IEEE 802.3, as zlib computes it) of `s`.
 pub(crate) fn crc32(s: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -796,25 +749,6 @@ pub(crate) fn base62_crc32_suffix(token: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sas_signatures() {
-        assert!(sas_signature(
-            b"PJeLIV7qmnmglBCbA%2BjWeEKNOzH%2Bt3iK1ox5ZaPcJjs%3D"
-        ));
-        assert!(sas_signature(
-            b"PJeLIV7qmnmglBCbA+jWeEKNOzH+t3iK1ox5ZaPcJjs="
-        ));
-        assert!(!sas_signature(
-            b"PJeLIV7qmnmglBCbA%2BjWeEKNOzH%2Bt3iK1ox5ZaPcJjt%3D"
-        ));
-        assert!(!sas_signature(
-            b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX%3D"
-        ));
-        assert!(!sas_signature(
-            b"PJeLIV7qmnmglBCbA%2BjWeEKNOzH%2Bt3iK1ox5ZaPcJ%3D"
-        ));
-    }
 
     #[test]
     fn luhn_worked_examples() {
