@@ -615,7 +615,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             Credentials,
             Matcher::Regex {
                 anchors: &["-----BEGIN OPENSSH PRIVATE KEY"],
-                pattern: r"-----BEGIN OPENSSH PRIVATE KEY-----[ \t]*(?:\r?\n|\\r?\\n|\x22?\s*\+\s*\x22)+\s*[A-Za-z0-9+/]{40}",
+                pattern: r"-----BEGIN OPENSSH PRIVATE KEY-----[ \t]*(?:\r?\n|(?:\\r)?\\n|\x22?\s*\+\s*\x22)+\s*[A-Za-z0-9+/]{40}",
                 back: 0,
                 fwd: 200,
             },
@@ -633,7 +633,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             Credentials,
             Matcher::Regex {
                 anchors: &["-----BEGIN PGP PRIVATE KEY"],
-                pattern: r"-----BEGIN PGP PRIVATE KEY BLOCK-----[ \t]*(?:\r?\n|\\r?\\n)(?:[A-Za-z][A-Za-z\-]*: [^\r\n]*(?:\r?\n|\\r?\\n))*\s*(?:\\r?\\n)?[A-Za-z0-9+/]{40}",
+                pattern: r"-----BEGIN PGP PRIVATE KEY BLOCK-----[ \t]*(?:\r?\n|(?:\\r)?\\n)(?:[A-Za-z][A-Za-z\-]*: [^\r\n]*(?:\r?\n|(?:\\r)?\\n))*\s*(?:(?:\\r)?\\n)?[A-Za-z0-9+/]{40}",
                 back: 0,
                 fwd: 600,
             },
@@ -646,6 +646,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQIsC2NpUjgX3YCAggA\n-----END ENCRYPTED PRIVATE KEY-----",
             "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,2A6B0C8F\n\nMIIEowIBAAKCAQEAo+d6kR4fV9pnWpTVRJFEQKQLNy3rUxCF0p8TuvpqQfQO0Qdk\n",
             "PRIVATE_KEY_B64=LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb2dJQkFBS0NBUUVBb3kxWFh1Vk",
+            "  \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC7VJTUt9Us8cKj\\n-----END PRIVATE KEY-----\\n\",",
         ],
         negative_examples: &[
             "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAo+d6kR4fV9pnWpTVRJFE\n-----END PUBLIC KEY-----",
@@ -664,7 +665,7 @@ static MANAGED: &[ManagedIdentifier] = &[
                     "-----BEGIN ENCRYPTED PRIVATE KEY",
                     "-----BEGIN ANY PRIVATE KEY",
                 ],
-                pattern: r"-----BEGIN (?:RSA |EC |DSA |ENCRYPTED |ANY )?PRIVATE KEY-----[ \t]*(?:\r?\n|\\r?\\n|\x22?\s*\+\s*\x22)+(?:[A-Za-z][A-Za-z\-]*: [^\r\n]*(?:\r?\n|\\r?\\n))*\s*(?:\\r?\\n)?[A-Za-z0-9+/]{40}",
+                pattern: r"-----BEGIN (?:RSA |EC |DSA |ENCRYPTED |ANY )?PRIVATE KEY-----[ \t]*(?:\r?\n|(?:\\r)?\\n|\x22?\s*\+\s*\x22)+(?:[A-Za-z][A-Za-z\-]*: [^\r\n]*(?:\r?\n|(?:\\r)?\\n))*\s*(?:(?:\\r)?\\n)?[A-Za-z0-9+/]{40}",
                 back: 0,
                 fwd: 600,
             },
