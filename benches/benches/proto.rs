@@ -20,6 +20,7 @@ fn task(seq: u64) -> ClassifyTask {
         storage_class: "STANDARD".into(),
         last_modified_ms: 1_764_000_000_000,
         region: "eu-west-1".into(),
+        replayed: false,
     }
 }
 
