@@ -819,7 +819,7 @@ impl Compiled {
                 for (searcher, members) in &self.anchors {
                     searcher.for_each(lower, |at, _, pattern| {
                         let p = block + at;
-                        if at >= LOWER_BLOCK || p + 4096 < report.start || p > report.end + 1024 {
+                        if at >= LOWER_BLOCK || !near_report(p, report) {
                             return;
                         }
                         for &a in &members[pattern] {
@@ -913,7 +913,7 @@ impl Compiled {
         hits: &mut Vec<Hit>,
     ) {
         {
-            if p + 4096 < report.start || p > report.end + 1024 {
+            if !near_report(p, report) {
                 return;
             }
             for &(b, text) in &self.anchor_ext[anchor] {
@@ -1465,6 +1465,12 @@ impl AnchorSearcher {
 /// Anchors per automaton.
 const ANCHOR_GROUP: usize = 32;
 
+/// Whether an anchor at `p` may lead to a match that starts inside `report` (no managed
+/// regex reaches further back or forward from its anchor).
+fn near_report(p: usize, report: &Range<usize>) -> bool {
+    p + 4096 >= report.start && p <= report.end + 1024
+}
+
 /// Full-path anchors are searched by their first (lower-cased) bytes, this many at most.
 const FOLDED_PREFIX: usize = 5;
 
@@ -1562,16 +1568,12 @@ fn for_each_token_run(buf: &[u8], min: usize, mut f: impl FnMut(usize, usize)) {
 /// Bit 7 of each byte of the result is set when that byte of `x` is a token byte.
 #[inline]
 fn token_mask(x: u64) -> u64 {
-    let x7 = x & !HI_BITS;
-    let ascii = !x & HI_BITS;
     let eq = |c: u8| {
         let v = x ^ (LO_BITS * u64::from(c));
         !(((v & !HI_BITS) + !HI_BITS) | v) & HI_BITS
     };
-    ((in_range(x7, b'0', b'9')
-        | in_range(x7 | (LO_BITS * 0x20), b'a', b'z')
-        | in_range(x7, b'-', b'/'))
-        & ascii)
+    alnum_mask(x)
+        | (in_range(x & !HI_BITS, b'-', b'/') & !x & HI_BITS)
         | eq(b'_')
         | eq(b'+')
         | eq(b'=')
@@ -1581,19 +1583,8 @@ fn token_mask(x: u64) -> u64 {
 
 /// The end of the run of token bytes that continues at `i`.
 #[inline]
-fn token_run_end(buf: &[u8], mut i: usize) -> usize {
-    while i + 8 <= buf.len() {
-        let x = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
-        let other = !token_mask(x) & HI_BITS;
-        if other != 0 {
-            return i + (other.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < buf.len() && is_token_byte(buf[i]) {
-        i += 1;
-    }
-    i
+fn token_run_end(buf: &[u8], i: usize) -> usize {
+    run_end(buf, i, buf.len(), token_mask, is_token_byte)
 }
 
 /// The start of the run of token bytes that holds `buf[i]`, at `floor` at the earliest.
@@ -1949,14 +1940,12 @@ fn keyword_boundary(text: &[u8], s: usize, e: usize) -> bool {
 /// Returns the position of the first ASCII digit in `buf[from..to]`, eight bytes at a time.
 #[inline]
 pub(crate) fn next_digit(buf: &[u8], from: usize, to: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
     while i + 8 <= to {
         let x = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
         // Bytes 0x30..=0x39 become 0x00..=0x09 after the xor; test for any byte below 10.
-        let y = x ^ (LO * 0x30);
-        let found = y.wrapping_sub(LO * 10) & !y & HI;
+        let y = x ^ (LO_BITS * 0x30);
+        let found = y.wrapping_sub(LO_BITS * 10) & !y & HI_BITS;
         if found != 0 {
             // A borrow only flags bytes above a true digit, so the lowest flag is exact.
             return Some(i + (found.trailing_zeros() / 8) as usize);
@@ -1974,16 +1963,29 @@ pub(crate) fn next_digit(buf: &[u8], from: usize, to: usize) -> Option<usize> {
 
 /// Returns the end of the alphanumeric word that continues at `i` (at most `to`).
 #[inline]
-fn skip_word(buf: &[u8], mut i: usize, to: usize) -> usize {
+fn skip_word(buf: &[u8], i: usize, to: usize) -> usize {
+    run_end(buf, i, to, alnum_mask, |b| b.is_ascii_alphanumeric())
+}
+
+/// Returns the end (at most `to`) of the run of bytes in a class that continues at `i`, eight
+/// bytes at a time: `mask` sets bit 7 of each byte of a word in the class, `is` tells one byte.
+#[inline(always)]
+fn run_end(
+    buf: &[u8],
+    mut i: usize,
+    to: usize,
+    mask: impl Fn(u64) -> u64,
+    is: impl Fn(u8) -> bool,
+) -> usize {
     while i + 8 <= to {
         let x = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
-        let other = !alnum_mask(x) & HI_BITS;
+        let other = !mask(x) & HI_BITS;
         if other != 0 {
             return i + (other.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while i < to && buf[i].is_ascii_alphanumeric() {
+    while i < to && is(buf[i]) {
         i += 1;
     }
     i

@@ -336,25 +336,10 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                     }
                 });
             match checkpoint {
-                Some(page) => {
-                    let tasks: Vec<ClassifyTask> = page
-                        .tasks
-                        .into_iter()
-                        .map(|mut task| {
-                            task.seq += base;
-                            task.replayed = true;
-                            task
-                        })
-                        .collect();
-                    self.queue.publish(job_id, &tasks).await?;
-                    self.store
-                        .confirm_page(job_id, &field, &page.last_key, !page.truncated)
-                        .await?;
-                    if !page.truncated {
-                        return Ok(true);
-                    }
-                    after = page.last_key;
-                }
+                Some(page) => match self.publish_page(job_id, &field, page, *base, true).await? {
+                    Some(last_key) => after = last_key,
+                    None => return Ok(true),
+                },
                 None => {
                     // A checkpoint without its page (written by an older version): list the
                     // page again. (With a modified-since filter the pending length counts the
@@ -445,7 +430,7 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                 num_bytes,
             );
             let started = std::time::Instant::now();
-            let mut tasks: Vec<ClassifyTask> = objects
+            let tasks: Vec<ClassifyTask> = objects
                 .iter()
                 .enumerate()
                 .map(|(i, object)| ClassifyTask {
@@ -473,7 +458,7 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
             // The checkpoint holds the tasks numbered from 0; a replay adds the page's base.
             let checkpoint = PageCheckpoint {
                 tasks,
-                last_key: last_key.clone(),
+                last_key,
                 truncated,
             };
             let base = self
@@ -487,15 +472,9 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                     &checkpoint.encode_to_vec(),
                 )
                 .await?;
-            tasks = checkpoint.tasks;
-            for task in &mut tasks {
-                task.seq += base;
-            }
             let allocated = started.elapsed();
-            self.queue.publish(job_id, &tasks).await?;
-            let published = started.elapsed();
-            self.store
-                .confirm_page(job_id, &field, &last_key, !truncated)
+            let next = self
+                .publish_page(job_id, &field, checkpoint, base, false)
                 .await?;
             tracing::debug!(
                 job_id,
@@ -503,13 +482,40 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
                 num_objects,
                 base,
                 allocate_ms = allocated.as_millis() as u64,
-                publish_ms = (published - allocated).as_millis() as u64,
+                publish_ms = (started.elapsed() - allocated).as_millis() as u64,
                 "page dispatched"
             );
-            if !truncated {
-                return Ok(true);
+            match next {
+                Some(last_key) => after = last_key,
+                None => return Ok(true),
             }
-            after = last_key;
         }
+    }
+
+    /// Publishes a numbered page (its tasks numbered from 0, on the queue from `base`), then
+    /// confirms it. Returns the key the listing goes on after, or `None` when the prefix is
+    /// fully listed. `replayed`: the page is published again after a restart.
+    async fn publish_page(
+        &self,
+        job_id: &str,
+        field: &str,
+        page: PageCheckpoint,
+        base: u64,
+        replayed: bool,
+    ) -> Result<Option<String>, DispatchError> {
+        let tasks: Vec<ClassifyTask> = page
+            .tasks
+            .into_iter()
+            .map(|mut task| {
+                task.seq += base;
+                task.replayed = replayed;
+                task
+            })
+            .collect();
+        self.queue.publish(job_id, &tasks).await?;
+        self.store
+            .confirm_page(job_id, field, &page.last_key, !page.truncated)
+            .await?;
+        Ok(page.truncated.then_some(page.last_key))
     }
 }
