@@ -101,6 +101,13 @@ impl Topology {
             "x-queue-type".into(),
             AMQPValue::LongString(LongString::from("quorum")),
         );
+        if let Some(ms) = self.expires_ms {
+            // Every queue of the topology goes once unused (tests, benchmarks).
+            quorum.insert(
+                "x-expires".into(),
+                AMQPValue::LongLongInt(i64::try_from(ms).unwrap_or(i64::MAX)),
+            );
+        }
         for queue in [&self.dead, &self.parked] {
             channel
                 .queue_declare(queue.as_str().into(), durable(), quorum.clone())

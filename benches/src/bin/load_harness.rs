@@ -121,7 +121,10 @@ async fn dispatch_phase(args: &Args) -> anyhow::Result<f64> {
         &args.amqp_url,
         "load-harness",
         Duration::from_secs(10),
-        Topology::new(&queue),
+        Topology {
+            expires_ms: Some(60_000),
+            ..Topology::new(&queue)
+        },
         args.confirm_window,
     )
     .await?;
