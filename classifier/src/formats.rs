@@ -210,6 +210,29 @@ struct Lines {
     line_start_abs: u64,
 }
 
+/// Reads into `buf[*len..want]` until it is full or the reader ends; returns whether it ended.
+/// `buf` only grows: bytes it has held before are overwritten, never zeroed again (the
+/// readers here implement `read` only, so `read_to_end` would zero every chunk first).
+fn fill_buffer(
+    reader: &mut dyn Read,
+    buf: &mut Vec<u8>,
+    len: &mut usize,
+    want: usize,
+) -> io::Result<bool> {
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    while *len < want {
+        match reader.read(&mut buf[*len..want]) {
+            Ok(0) => return Ok(true),
+            Ok(n) => *len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
 /// Streams `reader` (after `prefix`) as text.
 fn scan_text(
     compiled: &Compiled,
@@ -217,8 +240,9 @@ fn scan_text(
     prefix: &[u8],
     acc: &mut Accumulator<'_>,
 ) -> io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + HOLD + BACK);
-    buf.extend_from_slice(prefix);
+    // `buf[..len]` holds the text; the rest is room already initialised.
+    let mut buf: Vec<u8> = prefix.to_vec();
+    let mut len = buf.len();
     let mut base: u64 = 0;
     let mut report_from = 0usize;
     let mut lines = Lines {
@@ -228,24 +252,25 @@ fn scan_text(
     let mut hits: Vec<Hit> = Vec::new();
     let mut first = true;
     loop {
-        let want = (report_from + CHUNK + HOLD).max(buf.len());
+        let want = (report_from + CHUNK + HOLD).max(len);
         // A failed read (a limit, a broken stream) still scans what was buffered first.
-        let (eof, failure) = match fill(reader, &mut buf, want) {
+        let (eof, failure) = match fill_buffer(reader, &mut buf, &mut len, want) {
             Ok(eof) => (eof, None),
             Err(e) => (true, Some(e)),
         };
+        let data = &buf[..len];
         if first {
             first = false;
-            if let Some(decoded) = decode_utf16(&buf, eof) {
+            if let Some(decoded) = decode_utf16(data, eof) {
                 // A UTF-16 file is decoded whole when it fits in one chunk; larger ones are
                 // scanned as bytes.
                 return scan_text(compiled, &mut io::empty(), &decoded, acc);
             }
         }
-        let report_to = if eof { buf.len() } else { buf.len() - HOLD };
+        let report_to = if eof { len } else { len - HOLD };
         hits.clear();
-        compiled.scan(&buf, report_from..report_to, &Context::TEXT, &mut hits);
-        record_text_hits(acc, &buf, base, &mut lines, &mut hits);
+        compiled.scan(data, report_from..report_to, &Context::TEXT, &mut hits);
+        record_text_hits(acc, data, base, &mut lines, &mut hits);
         if let Some(e) = failure {
             return Err(e);
         }
@@ -254,13 +279,14 @@ fn scan_text(
         }
         let keep_from = report_to - BACK;
         // Advance line tracking over the bytes dropped.
-        let dropped = &buf[..keep_from];
+        let dropped = &data[..keep_from];
         let newlines = memchr::memchr_iter(b'\n', dropped).count() as u64;
         if let Some(last) = memchr::memrchr(b'\n', dropped) {
             lines.line_start_abs = base + last as u64 + 1;
         }
         lines.lines_before += newlines;
-        buf.drain(..keep_from);
+        buf.copy_within(keep_from..len, 0);
+        len -= keep_from;
         base += keep_from as u64;
         report_from = BACK;
     }
