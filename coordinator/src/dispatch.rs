@@ -319,7 +319,13 @@ impl<S: JobStore, Q: TaskQueue> Dispatcher<S, Q> {
         }
         let client = self.clients.client(&bucket.access).await;
         let mut after = cursor.after.unwrap_or_default();
-        let mut max_keys = self.config.page_size;
+        // A fresh listing starts with a short page, so the workers start at once (the review
+        // counts the LIST requests the same way: `estimate::list_requests`).
+        let mut max_keys = if after.is_empty() && cursor.pending.is_none() {
+            (crate::estimate::FIRST_LIST_PAGE_KEYS as i32).min(self.config.page_size)
+        } else {
+            self.config.page_size
+        };
         if let Some((pending_after, base, pending_len)) = &cursor.pending {
             // Publish the interrupted page again, exactly as it was listed and numbered: an
             // object deleted or added since then changes nothing in the numbering (a deleted

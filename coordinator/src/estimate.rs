@@ -41,6 +41,24 @@ use crate::pricing::{Pricing, PricingProfile, format_usd_cents, group_thousands}
 /// Keys per ListObjectsV2 page, S3's maximum and the coordinator's default page size.
 pub const LIST_PAGE_KEYS: u64 = 1000;
 
+/// Keys in the first ListObjectsV2 page of each selected prefix, at most: a short first page
+/// puts the workers to work at once (S3 takes a few hundred milliseconds to list a full page,
+/// and an emulator much longer); the pages after it are full.
+pub const FIRST_LIST_PAGE_KEYS: u64 = 100;
+
+/// ListObjectsV2 requests that list `num_keys` keys in pages of `page_keys`, the first of at
+/// most [`FIRST_LIST_PAGE_KEYS`]. S3 marks the page holding the last key as not truncated, so
+/// an empty listing and one that fills its last page exactly both end with that page.
+pub fn list_requests(num_keys: u64, page_keys: u64) -> u64 {
+    let page_keys = page_keys.max(1);
+    let first = FIRST_LIST_PAGE_KEYS.min(page_keys);
+    if num_keys <= first {
+        1
+    } else {
+        1 + (num_keys - first).div_ceil(page_keys)
+    }
+}
+
 /// Errors while assembling a review.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EstimateError {
@@ -358,7 +376,7 @@ impl BucketEstimator {
         let num_list = self
             .num_listed_per_prefix
             .iter()
-            .map(|&n| n.div_ceil(self.list_page_keys).max(1))
+            .map(|&n| list_requests(n, self.list_page_keys))
             .sum();
         let trawl_requests = Requests {
             num_list,
@@ -1109,12 +1127,14 @@ mod tests {
         // 3 × $0.01 + 4 × $0.001 + $0.01 = $0.044 → $0.04.
         assert_eq!(row.trawl_aws_cost_cents, 4);
 
-        // LIST pages at the real page size: 1,001 keys are two pages.
-        let mut e = estimator(&["p/"], Classification::Full);
-        for i in 0..1001 {
-            e.add(&object(&format!("p/{i:04}"), 1));
+        // LIST pages at the real page sizes: a first page of 100 keys, then pages of 1,000.
+        for (keys, pages) in [(0, 1), (100, 1), (101, 2), (1100, 2), (1101, 3), (3000, 4)] {
+            let mut e = estimator(&["p/"], Classification::Full);
+            for i in 0..keys {
+                e.add(&object(&format!("p/{i:04}"), 1));
+            }
+            assert_eq!(e.finish().trawl_requests.num_list, pages, "{keys} keys");
         }
-        assert_eq!(e.finish().trawl_requests.num_list, 2);
     }
 
     #[test]
