@@ -198,17 +198,38 @@ struct Allow {
     regexes: Option<RegexSet>,
 }
 
+/// A literal searcher over anchor windows and, per pattern, the (anchor, window offset) pairs
+/// it stands for.
+type WindowSearcher = (AnchorSearcher, Vec<Vec<(usize, usize)>>);
+
 /// The compiled engine.
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub(crate) types: Vec<TypeInfo>,
     rules: Vec<Rule>,
-    /// Literal searchers over the lower-cased text for the anchors searched everywhere. Their
-    /// patterns are the anchors lower-cased and cut to `FOLDED_PREFIX` bytes, without those
-    /// that another pattern starts (case variants and extensions of an anchor share one
-    /// pattern), so fewer SIMD passes cover them all; per pattern, the anchors it stands for,
-    /// each then checked in the original text.
-    anchors: Vec<(AnchorSearcher, Vec<Vec<usize>>)>,
+    /// Literal searchers over the lower-cased text for the anchors searched everywhere that
+    /// neither an operator nor their length picks out. Their patterns are windows of
+    /// `FOLD_WINDOW` bytes of the lower-cased anchors (see `fold_windows`), without those that
+    /// another pattern starts (case variants and extensions of an anchor share one pattern), so
+    /// fewer SIMD passes cover them all; per pattern, the anchors it stands for with the
+    /// window's offset in them, each then checked in the original text.
+    anchors: Vec<WindowSearcher>,
+    /// Anchors holding an operator (`=` or `:`), found from the operators in the text: per
+    /// operator (`=` 0, `:` 1) and byte before it, the anchors and the operator's index in
+    /// them. Operators are rare in prose, and these anchors cost it nothing.
+    op_anchors: Vec<Vec<(usize, usize)>>,
+    /// Anchors with the operator first (`://`), checked at every operator.
+    op_first_anchors: Vec<usize>,
+    /// Anchors of key-value assignment rules only (`assword`, `api_key`): such a rule needs an
+    /// operator after the key, so they are looked for in the key before each operator: per
+    /// last byte, the anchors ending in it.
+    key_anchors: Vec<Vec<usize>>,
+    /// Lengths of the key suffixes that may follow a key anchor (`_key`, `s`, …).
+    key_suffix_lens: Vec<usize>,
+    /// Anchors shorter than `FOLD_WINDOW - 1` bytes, each searched on its own in the original
+    /// text (a short pattern would weaken the fingerprint of every pattern in its group;
+    /// `memmem` looks for a pair of the anchor's rarest bytes).
+    short_anchors: Vec<(memchr::memmem::Finder<'static>, usize)>,
     /// Every anchor's text.
     anchor_texts: Vec<&'static str>,
     /// Anchors that only ever lead to a match inside a run of at least `token_run` token
@@ -597,13 +618,50 @@ impl Compiled {
             .filter_map(|&a| token_len(a))
             .min()
             .unwrap_or(MIN_TOKEN_RUN);
-        let mut folded: Vec<String> = order
-            .iter()
-            .map(|&a| {
-                let lower = anchor_strings[a].to_ascii_lowercase();
-                lower[..lower.len().min(FOLDED_PREFIX)].to_string()
+        // The anchors searched everywhere, by how they are found.
+        let is_op = |b: &u8| matches!(b, b'=' | b':');
+        let assignment_only = |a: usize| {
+            anchor_rules[a].iter().all(|&r| {
+                matches!(
+                    rules[r as usize].managed().map(|m| m.matcher),
+                    Some(Matcher::Assignment { .. })
+                )
             })
-            .collect();
+        };
+        let mut op_anchors: Vec<Vec<(usize, usize)>> = vec![Vec::new(); 2 * 256];
+        let mut op_first_anchors = Vec::new();
+        let mut key_anchors: Vec<Vec<usize>> = vec![Vec::new(); 256];
+        let mut key_suffix_lens: Vec<usize> = Vec::new();
+        let mut short_anchors = Vec::new();
+        let mut folded_anchors = Vec::new();
+        for &a in &order {
+            let text = anchor_strings[a].as_bytes();
+            if let Some(k) = text.iter().position(is_op) {
+                if k == 0 {
+                    op_first_anchors.push(a);
+                } else {
+                    let op = usize::from(text[k] == b':');
+                    op_anchors[op * 256 + usize::from(text[k - 1])].push((a, k));
+                }
+            } else if assignment_only(a) {
+                key_anchors[usize::from(text[text.len() - 1])].push(a);
+                for &r in &anchor_rules[a] {
+                    if let Some(Matcher::Assignment { suffixes, .. }) =
+                        rules[r as usize].managed().map(|m| m.matcher)
+                    {
+                        key_suffix_lens.extend(suffixes.iter().map(|s| s.len()));
+                    }
+                }
+            } else if text.len() < FOLD_WINDOW - 1 {
+                short_anchors.push((memchr::memmem::Finder::new(text), a));
+            } else {
+                folded_anchors.push(a);
+            }
+        }
+        key_suffix_lens.sort_unstable();
+        key_suffix_lens.dedup();
+        let windows = fold_windows(&anchor_strings, &folded_anchors);
+        let mut folded: Vec<String> = windows.iter().map(|(w, _)| w.clone()).collect();
         folded.sort_by_key(|f| (f.len().min(4), f.clone()));
         folded.dedup();
         let kept: Vec<&str> = folded
@@ -611,19 +669,18 @@ impl Compiled {
             .filter(|f| !folded.iter().any(|g| g != *f && f.starts_with(g.as_str())))
             .map(String::as_str)
             .collect();
-        let anchors: Vec<(AnchorSearcher, Vec<Vec<usize>>)> =
+        let anchors: Vec<WindowSearcher> =
             group_anchors(&kept, &(0..kept.len()).collect::<Vec<_>>(), false)
                 .into_iter()
                 .map(|(searcher, ids)| {
                     let members = ids
                         .iter()
                         .map(|&k| {
-                            order
+                            folded_anchors
                                 .iter()
-                                .copied()
-                                .filter(|&a| {
-                                    anchor_strings[a].to_ascii_lowercase().starts_with(kept[k])
-                                })
+                                .zip(&windows)
+                                .filter(|(_, (w, _))| w.starts_with(kept[k]))
+                                .map(|(&a, &(_, off))| (a, off))
                                 .collect()
                         })
                         .collect();
@@ -710,6 +767,11 @@ impl Compiled {
             types,
             rules,
             anchors,
+            op_anchors,
+            op_first_anchors,
+            key_anchors,
+            key_suffix_lens,
+            short_anchors,
             anchor_texts: anchor_strings.clone(),
             token_anchors,
             token_run,
@@ -836,23 +898,24 @@ impl Compiled {
         let mut seen = Seen::default();
         let mut aws: Vec<(u32, usize)> = Vec::new();
         // The lower-cased copy is made a block at a time (memory stays small whatever the
-        // text); blocks overlap by a pattern's length so no match is cut.
+        // text); blocks overlap by a window's length so no match is cut.
         LOWER.with_borrow_mut(|lower| {
             let mut block = 0;
             while block < buf.len() {
-                let end = (block + LOWER_BLOCK + FOLDED_PREFIX - 1).min(buf.len());
+                let end = (block + LOWER_BLOCK + FOLD_WINDOW - 1).min(buf.len());
                 lower.clear();
                 lower.extend(buf[block..end].iter().map(u8::to_ascii_lowercase));
                 for (searcher, members) in &self.anchors {
                     searcher.for_each(lower, |at, _, pattern| {
-                        let p = block + at;
-                        if at >= LOWER_BLOCK || !near_report(p, report) {
+                        if at >= LOWER_BLOCK {
                             return;
                         }
-                        for &a in &members[pattern] {
+                        for &(a, off) in &members[pattern] {
+                            let Some(p) = (block + at).checked_sub(off) else {
+                                continue;
+                            };
                             let text = self.anchor_texts[a].as_bytes();
-                            // The first byte tells most case variants apart without a call.
-                            if buf[p] == text[0] && buf[p..].starts_with(text) {
+                            if near_report(p, report) && has_at(buf, p, text) {
                                 self.anchor_rules_at(
                                     buf,
                                     p,
@@ -870,6 +933,15 @@ impl Compiled {
                 block += LOWER_BLOCK;
             }
         });
+        for (finder, a) in &self.short_anchors {
+            let text = self.anchor_texts[*a].as_bytes();
+            for p in finder.find_iter(buf) {
+                if near_report(p, report) {
+                    self.anchor_rules_at(buf, p, text.len(), *a, report, &mut seen, &mut aws, hits);
+                }
+            }
+        }
+        self.scan_operators(buf, report, &mut seen, &mut aws, hits);
         if !self.token_anchors.is_empty() {
             // Runs close together are searched as one range: the literal searcher has a cost
             // per call, and bytes between runs only add candidates that the rules reject.
@@ -924,6 +996,71 @@ impl Compiled {
                 hits.swap_remove(i);
             } else {
                 i += 1;
+            }
+        }
+    }
+
+    /// Runs the rules of the anchors found from an operator (`=` or `:`) in `buf`: those that
+    /// hold it, and the keys of assignments that end before it.
+    fn scan_operators(
+        &self,
+        buf: &[u8],
+        report: &Range<usize>,
+        seen: &mut Seen,
+        aws: &mut Vec<(u32, usize)>,
+        hits: &mut Vec<Hit>,
+    ) {
+        let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        // Every operator of an anchor that `near_report` admits (an operator is at most 64
+        // bytes into its anchor).
+        let lo = report.start.saturating_sub(4096);
+        let hi = (report.end + 1024 + 64).min(buf.len());
+        for o in memchr::memchr2_iter(b'=', b':', &buf[lo..hi]) {
+            let o = lo + o;
+            for &a in &self.op_first_anchors {
+                let text = self.anchor_texts[a].as_bytes();
+                if near_report(o, report) && has_at(buf, o, text) {
+                    self.anchor_rules_at(buf, o, text.len(), a, report, seen, aws, hits);
+                }
+            }
+            if o == 0 {
+                continue;
+            }
+            let op = usize::from(buf[o] == b':');
+            for &(a, k) in &self.op_anchors[op * 256 + usize::from(buf[o - 1])] {
+                let text = self.anchor_texts[a].as_bytes();
+                if let Some(p) = o.checked_sub(k)
+                    && near_report(p, report)
+                    && has_at(buf, p, text)
+                {
+                    self.anchor_rules_at(buf, p, text.len(), a, report, seen, aws, hits);
+                }
+            }
+            // The key before the operator: spaces, then an optional closing quote, then the
+            // key's last character (as `assignment_at` reads them forwards).
+            let mut i = o;
+            while i > 0 && matches!(buf[i - 1], b' ' | b'\t') {
+                i -= 1;
+            }
+            if i > 0 && matches!(buf[i - 1], b'"' | b'\'' | b'`') {
+                i -= 1;
+            }
+            if i == 0 || !ident(buf[i - 1]) {
+                continue;
+            }
+            for &suffix in &self.key_suffix_lens {
+                let Some(e) = i.checked_sub(suffix).filter(|&e| e > 0) else {
+                    break;
+                };
+                for &a in &self.key_anchors[usize::from(buf[e - 1])] {
+                    let text = self.anchor_texts[a].as_bytes();
+                    if let Some(p) = e.checked_sub(text.len())
+                        && near_report(p, report)
+                        && has_at(buf, p, text)
+                    {
+                        self.anchor_rules_at(buf, p, text.len(), a, report, seen, aws, hits);
+                    }
+                }
             }
         }
     }
@@ -1490,8 +1627,18 @@ impl AnchorSearcher {
     }
 }
 
-/// Anchors per automaton.
-const ANCHOR_GROUP: usize = 32;
+/// Anchors per literal searcher, at most. Teddy takes up to 64; above 32 it uses its fat form
+/// (16 buckets, 16 bytes a step), whose fingerprints let fewer false candidates through in
+/// letter-heavy text: two fat passes over the ~70 windows searched everywhere scanned prose
+/// at 880–920 MiB/s here, three slim ones (groups of 24) at 720.
+const ANCHOR_GROUP: usize = 36;
+
+/// Whether `buf` holds `text` at `p`; the first byte, which tells most case variants apart,
+/// is compared before the call.
+#[inline]
+fn has_at(buf: &[u8], p: usize, text: &[u8]) -> bool {
+    buf.get(p) == text.first() && buf[p..].starts_with(text)
+}
 
 /// Whether an anchor at `p` may lead to a match that starts inside `report` (no managed
 /// regex reaches further back or forward from its anchor).
@@ -1499,8 +1646,66 @@ fn near_report(p: usize, report: &Range<usize>) -> bool {
     p + 4096 >= report.start && p <= report.end + 1024
 }
 
-/// Full-path anchors are searched by their first (lower-cased) bytes, this many at most.
-const FOLDED_PREFIX: usize = 5;
+/// Anchors searched through the lower-cased text are searched by a window of this many of
+/// their (lower-cased) bytes.
+const FOLD_WINDOW: usize = 5;
+
+/// Bytes of a pattern the literal searcher (Teddy) fingerprints: it stops wherever these
+/// match, and checks the rest of the pattern there.
+const TEDDY_MASK: usize = 4;
+
+/// The window each of `ids` is searched by, lower-cased, with its offset in the anchor.
+///
+/// Every byte of prose the literal searcher stops at costs a restart, so a window is chosen
+/// that ordinary words do not hold: one with a byte that is neither a letter nor a space
+/// (`t_acc` of `secret_access_key`), else one across a camel-case boundary (`tacce` of
+/// `secretAccessKey`), else one with a space between letters (`rd is` of `password is `),
+/// else the anchor's first bytes; what counts is in the first `TEDDY_MASK` bytes, the
+/// fingerprint the literal searcher stops on. An anchor that starts with another one
+/// (lower-cased) takes that one's window, so extensions and case variants share a pattern.
+fn fold_windows(strings: &[&str], ids: &[usize]) -> Vec<(String, usize)> {
+    let mut by_length: Vec<usize> = (0..ids.len()).collect();
+    by_length.sort_by_key(|&k| strings[ids[k]].len());
+    let mut out: Vec<Option<(String, usize)>> = vec![None; ids.len()];
+    for (n, &k) in by_length.iter().enumerate() {
+        let text = strings[ids[k]].as_bytes();
+        let lower = text.to_ascii_lowercase();
+        let shorter = by_length[..n].iter().find_map(|&j| {
+            let other = strings[ids[j]].to_ascii_lowercase();
+            lower
+                .starts_with(other.as_bytes())
+                .then(|| out[j].clone())
+                .flatten()
+        });
+        let window = shorter.unwrap_or_else(|| {
+            let w = FOLD_WINDOW.min(text.len());
+            let score = |off: usize| {
+                let m = TEDDY_MASK.min(w);
+                let odd = text[off..off + m]
+                    .iter()
+                    .filter(|c| !c.is_ascii_alphabetic() && **c != b' ')
+                    .count();
+                let camel = (off + 1..off + m)
+                    .any(|i| text[i - 1].is_ascii_lowercase() && text[i].is_ascii_uppercase());
+                let inner_space = (off + 1..off + m - 1).any(|i| text[i] == b' ')
+                    && text[off].is_ascii_alphabetic()
+                    && text[off + w - 1].is_ascii_alphabetic();
+                (odd, camel, inner_space, std::cmp::Reverse(off))
+            };
+            let off = (0..=text.len() - w)
+                .max_by_key(|&off| score(off))
+                .expect("anchors are not empty");
+            (
+                String::from_utf8_lossy(&lower[off..off + w]).into_owned(),
+                off,
+            )
+        });
+        out[k] = Some(window);
+    }
+    out.into_iter()
+        .map(|w| w.expect("every anchor gets a window"))
+        .collect()
+}
 
 /// Bytes lower-cased at a time for the full-path search.
 const LOWER_BLOCK: usize = 64 << 10;
@@ -1516,8 +1721,8 @@ const RUN_GAP: usize = 512;
 /// Token anchors need runs at least this long (shorter runs are common in prose).
 const MIN_TOKEN_RUN: usize = 16;
 
-/// Builds literal searchers over `ids` (indexes into `strings`). Teddy handles up to 64
-/// literals but is fastest with few; several small searchers scan faster than one large one.
+/// Builds literal searchers over `ids` (indexes into `strings`), `ANCHOR_GROUP` literals
+/// each at most, in as few searchers as that allows.
 /// Teddy fingerprints the first min(len) bytes of its literals, so anchors are sorted by
 /// length: the short ones share a group. With `by_length`, each length class (1, 2, 3, 4+
 /// bytes) gets groups of its own (fewer false candidates in text dense with near-misses);
