@@ -103,6 +103,24 @@ struct Shape {
     /// Characters before the first digit.
     lead: usize,
     needs_keyword: bool,
+    /// The layout character after the first digit run (`None` when the run ends the shape):
+    /// the byte after a digit run is tested against it before the whole shape is matched.
+    after_run: Option<u8>,
+}
+
+impl Shape {
+    /// Whether `b`, the byte after a maximal digit run of the first run's length, may follow
+    /// that run in this shape (`match_shape` decides the rest).
+    #[inline]
+    fn may_follow_run(&self, b: Option<u8>) -> bool {
+        match (self.after_run, b) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(b'~'), Some(b)) => is_sep(b),
+            (Some(b'L' | b'A'), Some(b)) => b.is_ascii_uppercase(),
+            (Some(c), Some(b)) => b == c,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -226,7 +244,7 @@ pub(crate) struct Compiled {
     key_anchors: Vec<Vec<usize>>,
     /// Lengths of the key suffixes that may follow a key anchor (`_key`, `s`, …).
     key_suffix_lens: Vec<usize>,
-    /// Anchors shorter than `FOLD_WINDOW - 1` bytes, each searched on its own in the original
+    /// Anchors shorter than `TEDDY_MASK` bytes, each searched on its own in the original
     /// text (a short pattern would weaken the fingerprint of every pattern in its group;
     /// `memmem` looks for a pair of the anchor's rarest bytes).
     short_anchors: Vec<(memchr::memmem::Finder<'static>, usize)>,
@@ -264,10 +282,13 @@ fn shape_of(s: &str) -> Shape {
     let s = s.trim_start_matches('!');
     let bytes = s.as_bytes().to_vec();
     let lead = bytes.iter().position(|&b| b == b'd').unwrap_or(0);
+    let run = bytes[lead..].iter().take_while(|&&b| b == b'd').count();
+    let after_run = bytes.get(lead + run).copied();
     Shape {
         bytes,
         lead,
         needs_keyword,
+        after_run,
     }
 }
 
@@ -652,7 +673,7 @@ impl Compiled {
                         key_suffix_lens.extend(suffixes.iter().map(|s| s.len()));
                     }
                 }
-            } else if text.len() < FOLD_WINDOW - 1 {
+            } else if text.len() < TEDDY_MASK {
                 short_anchors.push((memchr::memmem::Finder::new(text), a));
             } else {
                 folded_anchors.push(a);
@@ -1429,7 +1450,11 @@ impl Compiled {
 
         if n <= 32 {
             let mut sig = [0u8; 48];
+            let after = buf.get(pos + n).copied();
             for (ri, shape) in &self.shapes_by_run[n] {
+                if !shape.may_follow_run(after) {
+                    continue;
+                }
                 let Some(start) = pos.checked_sub(shape.lead) else {
                     continue;
                 };
@@ -1629,8 +1654,8 @@ impl AnchorSearcher {
 
 /// Anchors per literal searcher, at most. Teddy takes up to 64; above 32 it uses its fat form
 /// (16 buckets, 16 bytes a step), whose fingerprints let fewer false candidates through in
-/// letter-heavy text: two fat passes over the ~70 windows searched everywhere scanned prose
-/// at 880–920 MiB/s here, three slim ones (groups of 24) at 720.
+/// letter-heavy text: two fat passes over the windows searched everywhere scanned prose at
+/// 880–920 MiB/s here, three slim ones (groups of 24) at 720.
 const ANCHOR_GROUP: usize = 36;
 
 /// Whether `buf` holds `text` at `p`; the first byte, which tells most case variants apart,
@@ -1647,8 +1672,9 @@ fn near_report(p: usize, report: &Range<usize>) -> bool {
 }
 
 /// Anchors searched through the lower-cased text are searched by a window of this many of
-/// their (lower-cased) bytes.
-const FOLD_WINDOW: usize = 5;
+/// their (lower-cased) bytes: the length Teddy fingerprints, so a longer window would not
+/// stop it less often, and anchors whose windows agree share one pattern.
+const FOLD_WINDOW: usize = TEDDY_MASK;
 
 /// Bytes of a pattern the literal searcher (Teddy) fingerprints: it stops wherever these
 /// match, and checks the rest of the pattern there.
