@@ -226,7 +226,7 @@ pub(crate) struct Compiled {
     pub(crate) types: Vec<TypeInfo>,
     rules: Vec<Rule>,
     /// Literal searchers over the lower-cased text for the anchors searched everywhere that
-    /// neither an operator nor their length picks out. Their patterns are windows of
+    /// neither an operator nor their length picks out. Their patterns are windows of up to
     /// `FOLD_WINDOW` bytes of the lower-cased anchors (see `fold_windows`), without those that
     /// another pattern starts (case variants and extensions of an anchor share one pattern), so
     /// fewer SIMD passes cover them all; per pattern, the anchors it stands for with the
@@ -1671,10 +1671,11 @@ fn near_report(p: usize, report: &Range<usize>) -> bool {
     p + 4096 >= report.start && p <= report.end + 1024
 }
 
-/// Anchors searched through the lower-cased text are searched by a window of this many of
-/// their (lower-cased) bytes: the length Teddy fingerprints, so a longer window would not
-/// stop it less often, and anchors whose windows agree share one pattern.
-const FOLD_WINDOW: usize = TEDDY_MASK;
+/// Anchors searched through the lower-cased text are searched by a window of at most this
+/// many of their (lower-cased) bytes: `TEDDY_MASK`, the length Teddy fingerprints, where those
+/// hold punctuation, a camel-case boundary or a space (anchors whose windows agree then share
+/// a pattern), one more for windows of letters only (see `fold_windows`).
+const FOLD_WINDOW: usize = TEDDY_MASK + 1;
 
 /// Bytes of a pattern the literal searcher (Teddy) fingerprints: it stops wherever these
 /// match, and checks the rest of the pattern there.
@@ -1704,7 +1705,7 @@ fn fold_windows(strings: &[&str], ids: &[usize]) -> Vec<(String, usize)> {
                 .flatten()
         });
         let window = shorter.unwrap_or_else(|| {
-            let w = FOLD_WINDOW.min(text.len());
+            let w = TEDDY_MASK.min(text.len());
             let score = |off: usize| {
                 let m = TEDDY_MASK.min(w);
                 let odd = text[off..off + m]
@@ -1721,6 +1722,15 @@ fn fold_windows(strings: &[&str], ids: &[usize]) -> Vec<(String, usize)> {
             let off = (0..=text.len() - w)
                 .max_by_key(|&off| score(off))
                 .expect("anchors are not empty");
+            let (odd, camel, inner_space, _) = score(off);
+            // A window of letters only stops the searcher at words (`post` of `postmark`):
+            // one byte more is verified inside the searcher, which then goes on without
+            // returning to the caller.
+            let w = if odd == 0 && !camel && !inner_space {
+                FOLD_WINDOW.min(text.len() - off)
+            } else {
+                w
+            };
             (
                 String::from_utf8_lossy(&lower[off..off + w]).into_owned(),
                 off,
