@@ -1447,8 +1447,16 @@ impl Compiled {
                 && buf[w..pos].iter().all(u8::is_ascii_uppercase);
             // No numeric identifier is glued to a lower-case letter (base64, hex, words).
             let glued = j < buf.len() && buf[j].is_ascii_lowercase();
+            // A run that goes on from a number past `-`, `.` or `/` (`2015-04-12`, `10.0.0.1`,
+            // `07:00:55.205836`) starts no identifier: every matcher refuses such a start
+            // (shapes and phones by their left boundary, dates and coordinates as glued, an
+            // IBAN for want of its letters), so they are not asked.
+            let continues = pos >= 2
+                && matches!(buf[pos - 1], b'-' | b'.' | b'/')
+                && buf[pos - 2].is_ascii_digit();
             if lead_ok
                 && !glued
+                && !continues
                 && pos >= skip_until
                 && let Some(h) = self.best_at(buf, pos, j - pos, ctx)
             {
