@@ -489,22 +489,23 @@ impl Pinned {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        // This process (all its threads, and so every child it starts) and the services.
-        let mut moved = Vec::new();
-        set_affinity(std::process::id(), &others)?;
-        for name in ["beam.smp", "redis-server"] {
-            for pid in pids_named(name)? {
-                let before = affinity(pid)?;
-                set_affinity(pid, &others)?;
-                moved.push((pid, before));
-            }
-        }
-        Ok(Self {
+        // This process (all its threads, and so every child it starts) and the services; a
+        // service moved before a failure is moved back when `pinned` drops.
+        let mut pinned = Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             others,
             server,
-            moved,
-        })
+            moved: Vec::new(),
+        };
+        set_affinity(std::process::id(), &pinned.others)?;
+        for name in ["beam.smp", "redis-server"] {
+            for pid in pids_named(name)? {
+                let before = affinity(pid)?;
+                set_affinity(pid, &pinned.others)?;
+                pinned.moved.push((pid, before));
+            }
+        }
+        Ok(pinned)
     }
 }
 
