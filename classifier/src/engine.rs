@@ -1070,7 +1070,6 @@ impl Compiled {
         aws: &mut Vec<(u32, usize)>,
         hits: &mut Vec<Hit>,
     ) {
-        let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
         // Every operator of an anchor that `near_report` admits (an operator is at most 64
         // bytes into its anchor).
         let lo = report.start.saturating_sub(4096);
@@ -1105,7 +1104,7 @@ impl Compiled {
             if i > 0 && matches!(buf[i - 1], b'"' | b'\'' | b'`') {
                 i -= 1;
             }
-            if i == 0 || !ident(buf[i - 1]) {
+            if i == 0 || !is_key_byte(buf[i - 1]) {
                 continue;
             }
             for &suffix in &self.key_suffix_lens {
@@ -1142,7 +1141,7 @@ impl Compiled {
                 return;
             }
             for &(b, text) in &self.anchor_ext[anchor] {
-                if buf[p..].starts_with(text.as_bytes()) {
+                if has_at(buf, p, text.as_bytes()) {
                     self.anchor_rules_at(buf, p, text.len(), b, report, seen, aws, hits);
                 }
             }
@@ -1738,30 +1737,33 @@ const TEDDY_MASK: usize = 4;
 /// fingerprint the literal searcher stops on. An anchor that starts with another one
 /// (lower-cased) takes that one's window, so extensions and case variants share a pattern.
 fn fold_windows(strings: &[&str], ids: &[usize]) -> Vec<(String, usize)> {
+    let lowers: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|&a| strings[a].as_bytes().to_ascii_lowercase())
+        .collect();
     let mut by_length: Vec<usize> = (0..ids.len()).collect();
-    by_length.sort_by_key(|&k| strings[ids[k]].len());
+    by_length.sort_by_key(|&k| lowers[k].len());
     let mut out: Vec<Option<(String, usize)>> = vec![None; ids.len()];
     for (n, &k) in by_length.iter().enumerate() {
         let text = strings[ids[k]].as_bytes();
-        let lower = text.to_ascii_lowercase();
+        let lower = &lowers[k];
         let shorter = by_length[..n].iter().find_map(|&j| {
-            let other = strings[ids[j]].to_ascii_lowercase();
             lower
-                .starts_with(other.as_bytes())
+                .starts_with(&lowers[j])
                 .then(|| out[j].clone())
                 .flatten()
         });
         let window = shorter.unwrap_or_else(|| {
+            // The fingerprint's bytes are scored.
             let w = TEDDY_MASK.min(text.len());
             let score = |off: usize| {
-                let m = TEDDY_MASK.min(w);
-                let odd = text[off..off + m]
+                let odd = text[off..off + w]
                     .iter()
                     .filter(|c| !c.is_ascii_alphabetic() && **c != b' ')
                     .count();
-                let camel = (off + 1..off + m)
+                let camel = (off + 1..off + w)
                     .any(|i| text[i - 1].is_ascii_lowercase() && text[i].is_ascii_uppercase());
-                let inner_space = (off + 1..off + m - 1).any(|i| text[i] == b' ')
+                let inner_space = (off + 1..off + w - 1).any(|i| text[i] == b' ')
                     && text[off].is_ascii_alphabetic()
                     && text[off + w - 1].is_ascii_alphabetic();
                 (odd, camel, inner_space, std::cmp::Reverse(off))
@@ -2008,6 +2010,12 @@ fn iban_slot(cc: &[u8]) -> Option<usize> {
         .then(|| usize::from(a - b'A') * 26 + usize::from(b - b'A'))
 }
 
+/// A character of an assignment's key: `assignment_at` reads keys of these forwards, and
+/// `Compiled::scan_operators` backwards from an operator, so both must agree.
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
 /// A key-value assignment whose key contains the anchor at `p`: returns the value's span.
 ///
 /// The key runs from the anchor to the end of the identifier, which must be one of `suffixes`
@@ -2020,15 +2028,14 @@ fn assignment_at(
     anchor_len: usize,
     suffixes: &[&str],
 ) -> Option<(usize, usize)> {
-    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
     // Key start (for the exclusions below) and end.
     let mut ks = p;
-    while ks > 0 && p - ks < 64 && (ident(buf[ks - 1]) || buf[ks - 1] == b'.') {
+    while ks > 0 && p - ks < 64 && (is_key_byte(buf[ks - 1]) || buf[ks - 1] == b'.') {
         ks -= 1;
     }
     let mut i = p + anchor_len;
     let suffix_start = i;
-    while i < buf.len() && i - suffix_start <= 8 && ident(buf[i]) {
+    while i < buf.len() && i - suffix_start <= 8 && is_key_byte(buf[i]) {
         i += 1;
     }
     let suffix = &buf[suffix_start..i];
