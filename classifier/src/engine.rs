@@ -1536,7 +1536,7 @@ impl Compiled {
             push((ri, start, end, true));
         }
         if let Some(ri) = self.phone_rule
-            && let Some((start, end, intl)) = match_phone(buf, pos)
+            && let Some((start, end, intl)) = match_phone(buf, pos, n)
         {
             let present = kw(self, ri as usize, start, end);
             if intl || present {
@@ -1757,21 +1757,26 @@ fn fold_windows(strings: &[&str], ids: &[usize]) -> Vec<(String, usize)> {
             // The fingerprint's bytes are scored.
             let w = TEDDY_MASK.min(text.len());
             let score = |off: usize| {
-                let odd = text[off..off + w]
-                    .iter()
-                    .filter(|c| !c.is_ascii_alphabetic() && **c != b' ')
+                // A byte repeated counts once, and windows of more distinct bytes are
+                // preferred: separator lines (`-----`, `=====`) would otherwise stop the
+                // searcher at every `----` window of `-----BEGIN RSA PRIVATE KEY`.
+                let window = &text[off..off + w];
+                let fresh = |i: usize| !window[..i].contains(&window[i]);
+                let odd = (0..w)
+                    .filter(|&i| !window[i].is_ascii_alphabetic() && window[i] != b' ' && fresh(i))
                     .count();
+                let distinct = (0..w).filter(|&i| fresh(i)).count();
                 let camel = (off + 1..off + w)
                     .any(|i| text[i - 1].is_ascii_lowercase() && text[i].is_ascii_uppercase());
                 let inner_space = (off + 1..off + w - 1).any(|i| text[i] == b' ')
                     && text[off].is_ascii_alphabetic()
                     && text[off + w - 1].is_ascii_alphabetic();
-                (odd, camel, inner_space, std::cmp::Reverse(off))
+                (odd, camel, inner_space, distinct, std::cmp::Reverse(off))
             };
             let off = (0..=text.len() - w)
                 .max_by_key(|&off| score(off))
                 .expect("anchors are not empty");
-            let (odd, camel, inner_space, _) = score(off);
+            let (odd, camel, inner_space, _, _) = score(off);
             // A window of letters only stops the searcher at words (`post` of `postmark`):
             // one byte more is verified inside the searcher, which then goes on without
             // returning to the caller.
@@ -2368,15 +2373,27 @@ fn match_shape(
             return None;
         }
     }
+    // Every layout character takes one byte, so the end is known: a layout that runs past the
+    // text, or whose next byte is glued to it, or whose last byte does not fit, fails before
+    // the walk below (which would reach the same answer).
+    let end = start + shape.bytes.len();
+    let (Some(&last_c), Some(&last)) = (shape.bytes.last(), buf.get(end.wrapping_sub(1))) else {
+        return None;
+    };
+    if end > buf.len()
+        || buf
+            .get(end)
+            .is_some_and(|&q| q.is_ascii_alphanumeric() || q == b'_')
+        || !fits(last_c, last)
+    {
+        return None;
+    }
     let mut i = start;
     let mut n = 0;
     let mut sep_used: Option<u8> = None;
     for &c in &shape.bytes {
         let b = *buf.get(i)?;
         let ok = match c {
-            b'd' => b.is_ascii_digit(),
-            b'L' => b.is_ascii_uppercase(),
-            b'A' => b.is_ascii_uppercase() || b.is_ascii_digit(),
             b'~' => {
                 if !is_sep(b) || sep_used.is_some_and(|s| s != b) {
                     return None;
@@ -2385,7 +2402,7 @@ fn match_shape(
                 i += 1;
                 continue;
             }
-            lit => b == lit,
+            c => fits(c, b),
         };
         if !ok {
             return None;
@@ -2399,7 +2416,7 @@ fn match_shape(
         }
         i += 1;
     }
-    let end = i;
+    debug_assert_eq!(i, end);
     // Left boundary: not glued to a letter or digit, nor continuing a number.
     if start > 0 {
         let p = buf[start - 1];
@@ -2432,6 +2449,18 @@ fn match_shape(
         }
     }
     Some((end, n))
+}
+
+/// Whether byte `b` fits layout character `c` (`~`, a separator, is told by `match_shape`).
+#[inline]
+fn fits(c: u8, b: u8) -> bool {
+    match c {
+        b'd' => b.is_ascii_digit(),
+        b'L' => b.is_ascii_uppercase(),
+        b'A' => b.is_ascii_uppercase() || b.is_ascii_digit(),
+        b'~' => is_sep(b),
+        lit => b == lit,
+    }
 }
 
 /// IBAN starting two letters before the digit run at `pos` (the check digits).
@@ -2682,9 +2711,22 @@ fn match_date(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
 
 /// A phone number at the digit run `pos..pos+n`. Returns `(start, end, international)`;
 /// international numbers (with `+` and a country code) need no keyword.
-fn match_phone(buf: &[u8], pos: usize) -> Option<(usize, usize, bool)> {
+fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)> {
     let plus = pos > 0 && buf[pos - 1] == b'+';
     let paren = pos > 0 && buf[pos - 1] == b'(';
+    // No separator after the run: one group, which must be a whole number (ten digits, or
+    // 10 to 15 after `+`; an open parenthesis never closes). The checks below would say so
+    // after collecting it.
+    if !matches!(buf.get(pos + n), Some(b')' | b' ' | b'-' | b'.' | b'('))
+        && (paren
+            || !(if plus {
+                (10..=15).contains(&n)
+            } else {
+                n == 10
+            }))
+    {
+        return None;
+    }
     let start = if plus || paren { pos - 1 } else { pos };
     if start > 0 {
         let p = buf[start - 1];
