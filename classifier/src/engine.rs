@@ -1003,8 +1003,6 @@ impl Compiled {
         }
         self.scan_operators(buf, report, &mut seen, &mut aws, hits);
         if !self.token_anchors.is_empty() {
-            // Runs close together are searched as one range: the literal searcher has a cost
-            // per call, and bytes between runs only add candidates that the rules reject.
             let mut search = |s: usize, e: usize| {
                 for (searcher, ids) in &self.token_anchors {
                     searcher.for_each(&buf[s..e], |start, len, pattern| {
@@ -1021,18 +1019,7 @@ impl Compiled {
                     });
                 }
             };
-            let mut range: Option<(usize, usize)> = None;
-            for_each_token_run(buf, self.token_run, |s, e| match &mut range {
-                Some((_, end)) if s <= *end + RUN_GAP => *end = e,
-                _ => {
-                    if let Some((rs, re)) = range.replace((s, e)) {
-                        search(rs, re);
-                    }
-                }
-            });
-            if let Some((rs, re)) = range {
-                search(rs, re);
-            }
+            for_each_token_range(buf, self.token_run, RUN_GAP, &mut search);
         }
         if !aws.is_empty() {
             self.aws_regions(&mut aws, buf, report, hits);
@@ -1866,51 +1853,77 @@ fn is_token_byte(b: u8) -> bool {
     TOKEN_BYTES[b as usize]
 }
 
-/// Calls `f(start, end)` for every maximal run of token bytes at least `min` long (`min` is
-/// at least 8; token anchors need runs of `MIN_TOKEN_RUN`).
+/// Calls `f(start, end)`, in order, for disjoint ranges that together hold every maximal run of
+/// token bytes at least `min` long (`min` is at least 8; token anchors need runs of
+/// `MIN_TOKEN_RUN`). A range opens at the start of such a run and takes in the windows of
+/// token bytes that follow within `gap` bytes of the last one; it ends where that one's run
+/// ends. Runs close together are thus searched as one range: the literal searcher has a cost
+/// per call, and bytes between runs only add candidates that the rules reject.
 ///
-/// Such a run holds a whole eight-byte window starting at one of the points `min - 7` apart
-/// that are looked at, so only those windows are tested (one word each, most rejected by the
-/// first space in them) and only a window of token bytes only is grown to its run: text of
-/// short words costs well under one operation per byte.
-fn for_each_token_run(buf: &[u8], min: usize, mut f: impl FnMut(usize, usize)) {
+/// A run of `min` bytes holds a whole eight-byte window starting at one of the points
+/// `min - 7` apart that are looked at, so only those windows are tested (one word each, most
+/// rejected by the first space in them). Only a window that would open a range is grown to
+/// its run; inside a range nothing is grown, so text of short words, and text that is mostly
+/// tokens (keys, base64), both cost well under one operation per byte.
+fn for_each_token_range(buf: &[u8], min: usize, gap: usize, mut f: impl FnMut(usize, usize)) {
     let min = min.max(8);
     let stride = min - 7;
     let spaces = LO_BITS * u64::from(b' ');
-    let mut done = 0usize; // bytes before `done` belong to runs already expanded
+    // The open range: its start, and an end it reaches at least (the end of the last window
+    // of token bytes it took in; its run may go on).
+    let mut open: Option<(usize, usize)> = None;
+    let mut done = 0usize; // bytes before `done` belong to runs already grown
     let mut i = 0usize;
     while i + 8 <= buf.len() {
         let x = u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"));
         let y = x ^ spaces;
         let has_space = y.wrapping_sub(LO_BITS) & !y & HI_BITS != 0;
-        if has_space || token_mask(x) & HI_BITS != HI_BITS {
+        if has_space || token_mask(x) != HI_BITS {
             i += stride;
             continue;
         }
+        if let Some((_, end)) = &mut open {
+            if i > *end + gap {
+                // Too far from what the range is known to reach: grow its last run first.
+                *end = token_run_end(buf, *end);
+                done = *end;
+            }
+            if i <= *end + gap {
+                *end = i + 8;
+                i += stride;
+                continue;
+            }
+        }
         let s = token_run_start(buf, i, done);
         let e = token_run_end(buf, i + 8);
-        if e - s >= min {
-            f(s, e);
-        }
         done = e;
+        if e - s >= min {
+            if let Some((os, oe)) = open.replace((s, e)) {
+                f(os, oe);
+            }
+        }
         i = e + 1;
+    }
+    if let Some((os, oe)) = open {
+        f(os, token_run_end(buf, oe));
     }
 }
 
 /// Bit 7 of each byte of the result is set when that byte of `x` is a token byte.
 #[inline]
 fn token_mask(x: u64) -> u64 {
-    let eq = |c: u8| {
-        let v = x ^ (LO_BITS * u64::from(c));
-        !(((v & !HI_BITS) + !HI_BITS) | v) & HI_BITS
-    };
-    alnum_mask(x)
-        | (in_range(x & !HI_BITS, b'-', b'/') & !x & HI_BITS)
+    // `- . /` and the digits are one range; upper- and lower-case letters one range once
+    // bit 5 is set; each of the other five is a range of one.
+    let x7 = x & !HI_BITS;
+    let eq = |c: u8| in_range(x7, c, c);
+    (in_range(x7, b'-', b'9')
+        | in_range(x7 | (LO_BITS * 0x20), b'a', b'z')
         | eq(b'_')
         | eq(b'+')
         | eq(b'=')
         | eq(b'$')
-        | eq(b'~')
+        | eq(b'~'))
+        & !x
 }
 
 /// The end of the run of token bytes that continues at `i`.
@@ -3030,7 +3043,7 @@ mod tests {
     }
 
     #[test]
-    fn token_runs_match_bytewise() {
+    fn token_ranges_hold_every_long_run() {
         let mut texts: Vec<Vec<u8>> = vec![
             b"a bb ghp_0123456789abcdefABCDEF0123456789ab x.y-z+w/v=u_t0123456789 \
               tail0123456789abcdefgh"
@@ -3048,29 +3061,48 @@ mod tests {
             }
             texts.push(t);
         }
+        let mut merged = 0;
         for text in &texts {
             let text = &text[..];
-            for min in 8..45 {
-                let mut want = Vec::new();
-                let mut i = 0;
-                while i < text.len() {
-                    if is_token_byte(text[i]) {
-                        let s = i;
-                        while i < text.len() && is_token_byte(text[i]) {
-                            i += 1;
-                        }
-                        if i - s >= min {
-                            want.push((s, i));
-                        }
-                    } else {
+            // Maximal runs, byte by byte.
+            let mut runs = Vec::new();
+            let mut i = 0;
+            while i < text.len() {
+                if is_token_byte(text[i]) {
+                    let s = i;
+                    while i < text.len() && is_token_byte(text[i]) {
                         i += 1;
                     }
+                    runs.push((s, i));
+                } else {
+                    i += 1;
                 }
-                let mut got = Vec::new();
-                for_each_token_run(text, min, |s, e| got.push((s, e)));
-                assert_eq!(got, want, "min {min}");
+            }
+            for min in 8..45 {
+                for gap in [0, 16, 512] {
+                    let mut got: Vec<(usize, usize)> = Vec::new();
+                    for_each_token_range(text, min, gap, |s, e| got.push((s, e)));
+                    assert!(
+                        got.windows(2).all(|w| w[0].1 < w[1].0),
+                        "{got:?}: not ordered and disjoint"
+                    );
+                    for &(s, e) in &got {
+                        // A range opens at a long run and ends where a run ends.
+                        assert!(runs.iter().any(|&(rs, re)| rs == s && re - rs >= min));
+                        assert!(runs.iter().any(|&(_, re)| re == e));
+                        let inside = runs.iter().filter(|&&(rs, re)| s <= rs && re <= e);
+                        merged += usize::from(inside.count() > 1);
+                    }
+                    for &(rs, re) in runs.iter().filter(|(rs, re)| re - rs >= min) {
+                        assert!(
+                            got.iter().any(|&(s, e)| s <= rs && re <= e),
+                            "run {rs}..{re} (min {min}, gap {gap}) in no range of {got:?}"
+                        );
+                    }
+                }
             }
         }
+        assert!(merged > 0, "some ranges hold several runs");
     }
 
     #[test]
