@@ -499,22 +499,20 @@ pub(crate) fn entropy(s: &[u8]) -> f64 {
     let n = s.len() as f64;
     // H = log2(n) - (1/n) * sum(c * log2(c)) over the byte counts c.
     let sum: f64 = if s.len() <= 128 {
-        // Short tokens (the usual case): sort a copy and count runs, no 256-entry table.
-        let mut tmp = [0u8; 128];
-        let t = &mut tmp[..s.len()];
-        t.copy_from_slice(s);
-        t.sort_unstable();
+        // Short tokens (the usual case): byte counts fit a byte, and only the range of byte
+        // values seen is summed, in the same (ascending) order as the long case.
+        let mut counts = [0u8; 256];
+        let (mut lo, mut hi) = (u8::MAX, 0u8);
+        for &b in s {
+            counts[b as usize] += 1;
+            lo = lo.min(b);
+            hi = hi.max(b);
+        }
         let mut sum = 0.0;
-        let mut run = 1u32;
-        for i in 1..=t.len() {
-            if i < t.len() && t[i] == t[i - 1] {
-                run += 1;
-            } else {
-                if run > 1 {
-                    let c = f64::from(run);
-                    sum += c * c.log2();
-                }
-                run = 1;
+        for &c in &counts[lo as usize..=hi as usize] {
+            if c > 1 {
+                let c = f64::from(c);
+                sum += c * c.log2();
             }
         }
         sum
@@ -551,21 +549,28 @@ const PLACEHOLDERS: &[&[u8]] = &[
     b"{{",
 ];
 
+/// For each byte, lower-cased, the placeholders (bits indexing `PLACEHOLDERS`) that start with it.
+static PLACEHOLDER_FIRSTS: [u16; 256] = {
+    assert!(PLACEHOLDERS.len() <= 16);
+    let mut t = [0u16; 256];
+    let mut k = 0;
+    while k < PLACEHOLDERS.len() {
+        t[PLACEHOLDERS[k][0] as usize] |= 1 << k;
+        k += 1;
+    }
+    t
+};
+
 /// Returns whether `s` contains a placeholder word (ASCII case-insensitive), without allocating.
 pub(crate) fn has_placeholder(s: &[u8]) -> bool {
     for i in 0..s.len() {
-        let c = s[i].to_ascii_lowercase();
-        if !matches!(
-            c,
-            b'e' | b'x' | b'y' | b'p' | b's' | b'd' | b'r' | b'c' | b'*' | b'<' | b'$' | b'{'
-        ) {
-            continue;
-        }
-        let rest = &s[i..];
-        for p in PLACEHOLDERS {
-            if p[0] == c && rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p) {
+        let mut firsts = PLACEHOLDER_FIRSTS[usize::from(s[i].to_ascii_lowercase())];
+        while firsts != 0 {
+            let p = PLACEHOLDERS[firsts.trailing_zeros() as usize];
+            if s.len() - i >= p.len() && s[i..i + p.len()].eq_ignore_ascii_case(p) {
                 return true;
             }
+            firsts &= firsts - 1;
         }
     }
     false
