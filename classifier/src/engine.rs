@@ -107,6 +107,10 @@ struct Shape {
     /// The layout character after the first digit run (`None` when the run ends the shape):
     /// the byte after a digit run is tested against it before the whole shape is matched.
     after_run: Option<u8>,
+    /// The length of the second digit run, when one separator follows the first and the
+    /// second ends at a byte that cannot be a digit: the text's second run must be exactly
+    /// as long (`ddd-dd-dddd` wants `2` after `123-`, not the `04` of `2015-04-12`).
+    second_run: Option<usize>,
 }
 
 impl Shape {
@@ -306,11 +310,23 @@ fn shape_of(s: &str) -> Shape {
     let lead = bytes.iter().position(|&b| b == b'd').unwrap_or(0);
     let run = bytes[lead..].iter().take_while(|&&b| b == b'd').count();
     let after_run = bytes.get(lead + run).copied();
+    let second = lead + run + 1;
+    let second_len = bytes
+        .get(second..)
+        .map_or(0, |rest| rest.iter().take_while(|&&b| b == b'd').count());
+    let second_run = (after_run.is_some_and(|c| !matches!(c, b'd' | b'A'))
+        && second_len > 0
+        && !matches!(
+            bytes.get(second + second_len),
+            Some(b'd' | b'A' | b'0'..=b'9')
+        ))
+    .then_some(second_len);
     Shape {
         bytes,
         lead,
         needs_keyword,
         after_run,
+        second_run,
     }
 }
 
@@ -1484,8 +1500,12 @@ impl Compiled {
         if n <= 32 {
             let mut sig = [0u8; 48];
             let after = buf.get(pos + n).copied();
+            // The digits after the byte after the run (the second run, if any).
+            let second = buf.get(pos + n + 1..).map_or(0, |rest| {
+                rest.iter().take_while(|b| b.is_ascii_digit()).count()
+            });
             for (ri, shape) in &self.shapes_by_run[n] {
-                if !shape.may_follow_run(after) {
+                if !shape.may_follow_run(after) || shape.second_run.is_some_and(|r| r != second) {
                     continue;
                 }
                 let Some(start) = pos.checked_sub(shape.lead) else {
