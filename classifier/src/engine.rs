@@ -1360,9 +1360,7 @@ impl Compiled {
                 continue;
             }
             let s = i;
-            while i < buf.len() && in_token(buf[i]) {
-                i += 1;
-            }
+            i = run_end(buf, i, buf.len(), aws_token_mask, in_token);
             let mut e = i;
             while e > s && buf[e - 1] == b'.' {
                 e -= 1;
@@ -1929,6 +1927,18 @@ fn for_each_token_range(buf: &[u8], min: usize, gap: usize, mut f: impl FnMut(us
     }
 }
 
+/// Bit 7 of each byte of the result is set when that byte of `x` can be in the token that
+/// holds an AWS secret key (letters, digits, `+ / - _ .`).
+#[inline]
+fn aws_token_mask(x: u64) -> u64 {
+    let x7 = x & !HI_BITS;
+    (in_range(x7, b'-', b'9')
+        | in_range(x7 | (LO_BITS * 0x20), b'a', b'z')
+        | in_range(x7, b'_', b'_')
+        | in_range(x7, b'+', b'+'))
+        & !x
+}
+
 /// Bit 7 of each byte of the result is set when that byte of `x` is a token byte.
 #[inline]
 fn token_mask(x: u64) -> u64 {
@@ -2237,11 +2247,14 @@ fn key_ids(buf: &[u8], from: usize, to: usize, out: &mut Vec<usize>) {
         if at + 20 > buf.len() {
             break;
         }
+        // A word's start first: most `A`s are inside words (base64).
+        if at > 0 && buf[at - 1].is_ascii_alphanumeric() {
+            continue;
+        }
         let w = &buf[at..];
         let prefix_ok = PREFIXES.iter().any(|p| w.starts_with(p))
             || (w.starts_with(b"A3T") && w[3].is_ascii_alphanumeric());
         if prefix_ok
-            && (at == 0 || !buf[at - 1].is_ascii_alphanumeric())
             && w[4..20]
                 .iter()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
@@ -3123,6 +3136,22 @@ mod tests {
             }
         }
         assert!(merged > 0, "some ranges hold several runs");
+    }
+
+    #[test]
+    fn aws_token_mask_matches_bytewise() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut bytes = [b' '; 8];
+                bytes[lane] = b;
+                let x = u64::from_le_bytes(bytes);
+                assert_eq!(
+                    (aws_token_mask(x) >> (lane * 8 + 7)) & 1 == 1,
+                    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'.'),
+                    "byte {b} in lane {lane}"
+                );
+            }
+        }
     }
 
     #[test]
