@@ -1429,34 +1429,27 @@ impl Compiled {
         let mut i = report.start;
         let mut skip_until = 0usize;
         while let Some(pos) = next_digit(buf, i, end) {
-            // Extend to the end of the run.
-            let mut j = pos + 1;
-            while j < buf.len() && buf[j].is_ascii_digit() {
-                j += 1;
-            }
+            let j = digit_run_end(buf, pos);
             // Every numeric identifier starts a word (nothing alphanumeric before it), and at
             // most two upper-case letters (a shape's or an IBAN's lead) come before its first
             // digit run. So only a word's first run can start a match: once it is tried, the
             // rest of the word (base64, hex, identifiers) is skipped.
-            let mut w = pos;
-            while w > 0 && pos - w < 3 && buf[w - 1].is_ascii_alphanumeric() {
-                w -= 1;
-            }
-            let lead_ok = pos - w <= 2
-                && (w == 0 || !buf[w - 1].is_ascii_alphanumeric())
-                && buf[w..pos].iter().all(u8::is_ascii_uppercase);
             // No numeric identifier is glued to a lower-case letter (base64, hex, words).
-            let glued = j < buf.len() && buf[j].is_ascii_lowercase();
             // A run that goes on from a number past `-`, `.` or `/` (`2015-04-12`, `10.0.0.1`,
             // `07:00:55.205836`) starts no identifier: every matcher refuses such a start
             // (shapes and phones by their left boundary, dates and coordinates as glued, an
             // IBAN for want of its letters), so they are not asked.
-            let continues = pos >= 2
-                && matches!(buf[pos - 1], b'-' | b'.' | b'/')
-                && buf[pos - 2].is_ascii_digit();
-            if lead_ok
-                && !glued
-                && !continues
+            // The bytes around the run are told by one table each, and the tests combined
+            // without branches: in base64 every one of them goes either way.
+            let class = |k: usize| BYTE_CLASS[usize::from(buf[k])];
+            let before = |d: usize| if pos >= d { class(pos - d) } else { 0 };
+            let (b1, b2, b3) = (before(1), before(2), before(3));
+            let not_word = |c: u8| c & ALNUM == 0;
+            let upper = |c: u8| c & UPPER != 0;
+            let lead_ok = not_word(b1) | (upper(b1) & (not_word(b2) | (upper(b2) & not_word(b3))));
+            let glued = j < buf.len() && class(j) & LOWER_CASE != 0;
+            let continues = (b1 & NUMBER_SEP != 0) & (b2 & DIGIT != 0);
+            if lead_ok & !glued & !continues
                 && pos >= skip_until
                 && let Some(h) = self.best_at(buf, pos, j - pos, ctx)
             {
@@ -2342,6 +2335,47 @@ pub(crate) fn next_digit(buf: &[u8], from: usize, to: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// Classes of bytes for `scan_digits`, as bits of `BYTE_CLASS`.
+const ALNUM: u8 = 1;
+const UPPER: u8 = 2;
+const LOWER_CASE: u8 = 4;
+const DIGIT: u8 = 8;
+/// `-`, `.` and `/`, which a number goes on past.
+const NUMBER_SEP: u8 = 16;
+
+static BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_uppercase() {
+            ALNUM | UPPER
+        } else if c.is_ascii_lowercase() {
+            ALNUM | LOWER_CASE
+        } else if c.is_ascii_digit() {
+            ALNUM | DIGIT
+        } else if matches!(c, b'-' | b'.' | b'/') {
+            NUMBER_SEP
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The end of the digit run that starts at `pos`, eight bytes at a time.
+#[inline]
+fn digit_run_end(buf: &[u8], pos: usize) -> usize {
+    run_end(
+        buf,
+        pos,
+        buf.len(),
+        |x| in_range(x & !HI_BITS, b'0', b'9') & !x,
+        |b| b.is_ascii_digit(),
+    )
 }
 
 /// Returns the end of the alphanumeric word that continues at `i` (at most `to`).
