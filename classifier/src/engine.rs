@@ -2925,7 +2925,6 @@ fn match_latlong(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
         return None;
     }
     let f1 = digits_at(buf, pos + n + 1, 3, 10)?;
-    let lat: f64 = std::str::from_utf8(&buf[start..f1]).ok()?.parse().ok()?;
     let mut i = f1;
     if buf.get(i) != Some(&b',') {
         return None;
@@ -2943,6 +2942,8 @@ fn match_latlong(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
         return None;
     }
     let f2 = digits_at(buf, e2 + 1, 3, 10)?;
+    // Numbers are parsed once the whole pair's layout is there (`07:00:55.205836` is not).
+    let lat: f64 = std::str::from_utf8(&buf[start..f1]).ok()?.parse().ok()?;
     let lon: f64 = std::str::from_utf8(&buf[s2..f2]).ok()?.parse().ok()?;
     ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) && not_glued(buf, start, f2))
         .then_some((start, f2))
