@@ -1908,10 +1908,10 @@ fn for_each_token_range(buf: &[u8], min: usize, gap: usize, mut f: impl FnMut(us
         let s = token_run_start(buf, i, done);
         let e = token_run_end(buf, i + 8);
         done = e;
-        if e - s >= min {
-            if let Some((os, oe)) = open.replace((s, e)) {
-                f(os, oe);
-            }
+        if e - s >= min
+            && let Some((os, oe)) = open.replace((s, e))
+        {
+            f(os, oe);
         }
         i = e + 1;
     }
