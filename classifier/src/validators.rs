@@ -497,40 +497,41 @@ pub(crate) fn entropy(s: &[u8]) -> f64 {
         return 0.0;
     }
     let n = s.len() as f64;
-    // H = log2(n) - (1/n) * sum(c * log2(c)) over the byte counts c.
-    let sum: f64 = if s.len() <= 128 {
-        // Short tokens (the usual case): byte counts fit a byte, and only the range of byte
-        // values seen is summed, in the same (ascending) order as the long case.
-        let mut counts = [0u8; 256];
-        let (mut lo, mut hi) = (u8::MAX, 0u8);
-        for &b in s {
-            counts[b as usize] += 1;
-            lo = lo.min(b);
-            hi = hi.max(b);
+    // H = log2(n) - (1/n) * sum(c * log2(c)) over the byte counts c, summed in ascending
+    // byte order over the range of byte values seen.
+    let mut counts = [0u32; 256];
+    let (mut lo, mut hi) = (u8::MAX, 0u8);
+    for &b in s {
+        counts[b as usize] += 1;
+        lo = lo.min(b);
+        hi = hi.max(b);
+    }
+    let mut sum = 0.0;
+    for &c in &counts[lo as usize..=hi as usize] {
+        if c > 1 {
+            sum += c_log2_c(c);
         }
-        let mut sum = 0.0;
-        for &c in &counts[lo as usize..=hi as usize] {
-            if c > 1 {
-                let c = f64::from(c);
-                sum += c * c.log2();
-            }
-        }
-        sum
-    } else {
-        let mut counts = [0u32; 256];
-        for &b in s {
-            counts[b as usize] += 1;
-        }
-        counts
-            .iter()
-            .filter(|&&c| c > 1)
-            .map(|&c| {
+    }
+    n.log2() - sum / n
+}
+
+/// `c * log2(c)`, from a table for the counts of tokens up to a few hundred bytes.
+fn c_log2_c(c: u32) -> f64 {
+    static TABLE: std::sync::LazyLock<Vec<f64>> = std::sync::LazyLock::new(|| {
+        (0..=512u32)
+            .map(|c| {
                 let c = f64::from(c);
                 c * c.log2()
             })
-            .sum()
-    };
-    n.log2() - sum / n
+            .collect()
+    });
+    match TABLE.get(c as usize) {
+        Some(&v) => v,
+        None => {
+            let c = f64::from(c);
+            c * c.log2()
+        }
+    }
 }
 
 /// Placeholder words that mark a token as an example rather than a secret (lower case).
