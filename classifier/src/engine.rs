@@ -3179,16 +3179,17 @@ mod tests {
         assert!(merged > 0, "some ranges hold several runs");
     }
 
-    #[test]
-    fn aws_token_mask_matches_bytewise() {
+    /// Asserts that bit 7 of each byte of `mask(x)` tells `is` of that byte, for every byte
+    /// value in every lane.
+    fn assert_mask_matches(mask: fn(u64) -> u64, is: impl Fn(u8) -> bool) {
         for b in 0..=255u8 {
             for lane in 0..8 {
                 let mut bytes = [b' '; 8];
                 bytes[lane] = b;
                 let x = u64::from_le_bytes(bytes);
                 assert_eq!(
-                    (aws_token_mask(x) >> (lane * 8 + 7)) & 1 == 1,
-                    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'.'),
+                    (mask(x) >> (lane * 8 + 7)) & 1 == 1,
+                    is(b),
                     "byte {b} in lane {lane}"
                 );
             }
@@ -3196,19 +3197,15 @@ mod tests {
     }
 
     #[test]
+    fn aws_token_mask_matches_bytewise() {
+        assert_mask_matches(aws_token_mask, |b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'.')
+        });
+    }
+
+    #[test]
     fn token_mask_matches_table() {
-        for b in 0..=255u8 {
-            for lane in 0..8 {
-                let mut bytes = [b' '; 8];
-                bytes[lane] = b;
-                let x = u64::from_le_bytes(bytes);
-                assert_eq!(
-                    (token_mask(x) >> (lane * 8 + 7)) & 1 == 1,
-                    is_token_byte(b),
-                    "byte {b} in lane {lane}"
-                );
-            }
-        }
+        assert_mask_matches(token_mask, is_token_byte);
     }
 
     #[test]
