@@ -1430,15 +1430,6 @@ impl Compiled {
         let mut skip_until = 0usize;
         while let Some(pos) = next_digit(buf, i, end) {
             let j = digit_run_end(buf, pos);
-            // Every numeric identifier starts a word (nothing alphanumeric before it), and at
-            // most two upper-case letters (a shape's or an IBAN's lead) come before its first
-            // digit run. So only a word's first run can start a match: once it is tried, the
-            // rest of the word (base64, hex, identifiers) is skipped.
-            // No numeric identifier is glued to a lower-case letter (base64, hex, words).
-            // A run that goes on from a number past `-`, `.` or `/` (`2015-04-12`, `10.0.0.1`,
-            // `07:00:55.205836`) starts no identifier: every matcher refuses such a start
-            // (shapes and phones by their left boundary, dates and coordinates as glued, an
-            // IBAN for want of its letters), so they are not asked.
             // The bytes around the run are told by one table each, and the tests combined
             // without branches: in base64 every one of them goes either way.
             let class = |k: usize| BYTE_CLASS[usize::from(buf[k])];
@@ -1446,8 +1437,17 @@ impl Compiled {
             let (b1, b2, b3) = (before(1), before(2), before(3));
             let not_word = |c: u8| c & ALNUM == 0;
             let upper = |c: u8| c & UPPER != 0;
+            // Every numeric identifier starts a word (nothing alphanumeric before it), and at
+            // most two upper-case letters (a shape's or an IBAN's lead) come before its first
+            // digit run. So only a word's first run can start a match: once it is tried, the
+            // rest of the word (base64, hex, identifiers) is skipped.
             let lead_ok = not_word(b1) | (upper(b1) & (not_word(b2) | (upper(b2) & not_word(b3))));
+            // No numeric identifier is glued to a lower-case letter (base64, hex, words).
             let glued = j < buf.len() && class(j) & LOWER_CASE != 0;
+            // A run that goes on from a number past `-`, `.` or `/` (`2015-04-12`, `10.0.0.1`,
+            // `07:00:55.205836`) starts no identifier: every matcher refuses such a start
+            // (shapes and phones by their left boundary, dates and coordinates as glued, an
+            // IBAN for want of its letters), so they are not asked.
             let continues = (b1 & NUMBER_SEP != 0) & (b2 & DIGIT != 0);
             if lead_ok & !glued & !continues
                 && pos >= skip_until
@@ -1492,9 +1492,7 @@ impl Compiled {
             let mut sig = [0u8; 48];
             let after = buf.get(pos + n).copied();
             // The digits after the byte after the run (the second run, if any).
-            let second = buf.get(pos + n + 1..).map_or(0, |rest| {
-                rest.iter().take_while(|b| b.is_ascii_digit()).count()
-            });
+            let second = digit_run_end(buf, pos + n + 1) - (pos + n + 1);
             for (ri, shape) in &self.shapes_by_run[n] {
                 if !shape.may_follow_run(after) || shape.second_run.is_some_and(|r| r != second) {
                     continue;
@@ -1930,6 +1928,8 @@ fn for_each_token_range(buf: &[u8], min: usize, gap: usize, mut f: impl FnMut(us
 /// holds an AWS secret key (letters, digits, `+ / - _ .`).
 #[inline]
 fn aws_token_mask(x: u64) -> u64 {
+    // `- . /` and the digits are one range; upper- and lower-case letters one range once
+    // bit 5 is set.
     let x7 = x & !HI_BITS;
     (in_range(x7, b'-', b'9')
         | in_range(x7 | (LO_BITS * 0x20), b'a', b'z')
@@ -1938,21 +1938,13 @@ fn aws_token_mask(x: u64) -> u64 {
         & !x
 }
 
-/// Bit 7 of each byte of the result is set when that byte of `x` is a token byte.
+/// Bit 7 of each byte of the result is set when that byte of `x` is a token byte: one of an
+/// AWS secret's token, or `= $ ~`.
 #[inline]
 fn token_mask(x: u64) -> u64 {
-    // `- . /` and the digits are one range; upper- and lower-case letters one range once
-    // bit 5 is set; each of the other five is a range of one.
     let x7 = x & !HI_BITS;
     let eq = |c: u8| in_range(x7, c, c);
-    (in_range(x7, b'-', b'9')
-        | in_range(x7 | (LO_BITS * 0x20), b'a', b'z')
-        | eq(b'_')
-        | eq(b'+')
-        | eq(b'=')
-        | eq(b'$')
-        | eq(b'~'))
-        & !x
+    aws_token_mask(x) | ((eq(b'=') | eq(b'$') | eq(b'~')) & !x)
 }
 
 /// The end of the run of token bytes that continues at `i`.

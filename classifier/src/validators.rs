@@ -517,21 +517,13 @@ pub(crate) fn entropy(s: &[u8]) -> f64 {
 
 /// `c * log2(c)`, from a table for the counts of tokens up to a few hundred bytes.
 fn c_log2_c(c: u32) -> f64 {
-    static TABLE: std::sync::LazyLock<Vec<f64>> = std::sync::LazyLock::new(|| {
-        (0..=512u32)
-            .map(|c| {
-                let c = f64::from(c);
-                c * c.log2()
-            })
-            .collect()
-    });
-    match TABLE.get(c as usize) {
-        Some(&v) => v,
-        None => {
-            let c = f64::from(c);
-            c * c.log2()
-        }
+    fn exact(c: u32) -> f64 {
+        let c = f64::from(c);
+        c * c.log2()
     }
+    static TABLE: std::sync::LazyLock<Vec<f64>> =
+        std::sync::LazyLock::new(|| (0..=512u32).map(exact).collect());
+    TABLE.get(c as usize).copied().unwrap_or_else(|| exact(c))
 }
 
 /// Placeholder words that mark a token as an example rather than a secret (lower case).
