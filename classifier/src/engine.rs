@@ -1077,8 +1077,13 @@ impl Compiled {
         // bytes into its anchor).
         let lo = report.start.saturating_sub(4096);
         let hi = (report.end + 1024 + 64).min(buf.len());
-        for o in memchr::memchr2_iter(b'=', b':', &buf[lo..hi]) {
+        for o in memchr::memchr3_iter(b'=', b':', b'>', &buf[lo..hi]) {
             let o = lo + o;
+            if buf[o] == b'>' {
+                // The end of an XML start tag: its name is an assignment's key.
+                self.keys_before(buf, o, report, seen, aws, hits);
+                continue;
+            }
             for &a in &self.op_first_anchors {
                 let text = self.anchor_texts[a].as_bytes();
                 if near_report(o, report) && has_at(buf, o, text) {
@@ -1107,21 +1112,34 @@ impl Compiled {
             if i > 0 && matches!(buf[i - 1], b'"' | b'\'' | b'`') {
                 i -= 1;
             }
-            if i == 0 || !is_key_byte(buf[i - 1]) {
-                continue;
-            }
-            for &suffix in &self.key_suffix_lens {
-                let Some(e) = i.checked_sub(suffix).filter(|&e| e > 0) else {
-                    break;
-                };
-                for &a in &self.key_anchors[usize::from(buf[e - 1])] {
-                    let text = self.anchor_texts[a].as_bytes();
-                    if let Some(p) = e.checked_sub(text.len())
-                        && near_report(p, report)
-                        && has_at(buf, p, text)
-                    {
-                        self.anchor_rules_at(buf, p, text.len(), a, report, seen, aws, hits);
-                    }
+            self.keys_before(buf, i, report, seen, aws, hits);
+        }
+    }
+
+    /// Runs the assignment rules whose key (anchor and suffix) ends at `i`.
+    fn keys_before(
+        &self,
+        buf: &[u8],
+        i: usize,
+        report: &Range<usize>,
+        seen: &mut Seen,
+        aws: &mut Vec<(u32, usize)>,
+        hits: &mut Vec<Hit>,
+    ) {
+        if i == 0 || !is_key_byte(buf[i - 1]) {
+            return;
+        }
+        for &suffix in &self.key_suffix_lens {
+            let Some(e) = i.checked_sub(suffix).filter(|&e| e > 0) else {
+                break;
+            };
+            for &a in &self.key_anchors[usize::from(buf[e - 1])] {
+                let text = self.anchor_texts[a].as_bytes();
+                if let Some(p) = e.checked_sub(text.len())
+                    && near_report(p, report)
+                    && has_at(buf, p, text)
+                {
+                    self.anchor_rules_at(buf, p, text.len(), a, report, seen, aws, hits);
                 }
             }
         }
@@ -2061,6 +2079,8 @@ fn is_key_byte(b: u8) -> bool {
 /// (case-insensitive; `""` for none); then an optional closing quote, an operator (`=`, `:`,
 /// `:=`, `=>`, `==`) and the value, quoted (`"…"`, `'…'`, `` `…` ``, on one line) or bare. A
 /// bare value is taken only after `=` glued to the key (`.env`, INI) or after `: ` (YAML).
+/// An XML element named by the key (`<password>…</password>`, Maven's settings.xml, Tomcat's
+/// context files) holds its value up to the closing tag, on one line.
 fn assignment_at(
     buf: &[u8],
     p: usize,
@@ -2090,6 +2110,7 @@ fn assignment_at(
     if quoted_key && buf.get(i) != Some(&buf[ks - 1]) {
         return None;
     }
+    let element = ks > 0 && buf[ks - 1] == b'<' && buf.get(i) == Some(&b'>');
     // Cheap rejection first (prose: `the password is`): an operator must follow the key.
     let mut j = i;
     if j < buf.len() && matches!(buf[j], b'"' | b'\'' | b'`') {
@@ -2098,7 +2119,7 @@ fn assignment_at(
     while j < buf.len() && (buf[j] == b' ' || buf[j] == b'\t') {
         j += 1;
     }
-    if !matches!(buf.get(j), Some(b'=' | b':')) {
+    if !element && !matches!(buf.get(j), Some(b'=' | b':')) {
         return None;
     }
     const NOT_SECRET: &[&[u8]] = &[
@@ -2150,6 +2171,62 @@ fn assignment_at(
     });
     if NOT_SECRET_AC.is_match(key) {
         return None;
+    }
+    // Tokens that are not credentials: pagination and continuation markers, CSRF and
+    // idempotency tokens, push-notification device tokens, a tokenizer's settings.
+    const NOT_CREDENTIAL_TOKEN: &[&[u8]] = &[
+        b"page",
+        b"next",
+        b"continuation",
+        b"cursor",
+        b"marker",
+        b"csrf",
+        b"xsrf",
+        b"authenticity",
+        b"idempotency",
+        b"client",
+        b"device",
+        b"push",
+        b"fcm",
+        b"apns",
+        b"registration",
+        b"cancel",
+        b"sync",
+        b"resume",
+        b"request",
+        b"max",
+        b"min",
+        b"limit",
+        b"usage",
+        b"used",
+        b"total",
+        b"prompt",
+        b"completion",
+        b"separator",
+        b"special",
+        b"pad",
+        b"bos",
+        b"eos",
+        b"unk",
+    ];
+    static NOT_CREDENTIAL_TOKEN_AC: std::sync::LazyLock<AhoCorasick> =
+        std::sync::LazyLock::new(|| {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .build(NOT_CREDENTIAL_TOKEN)
+                .expect("key words compile")
+        });
+    if buf[p..p + anchor_len].eq_ignore_ascii_case(b"oken") && NOT_CREDENTIAL_TOKEN_AC.is_match(key)
+    {
+        return None;
+    }
+    if element {
+        // `<key>value</key>`: the value has no markup and the element closes on its line.
+        let s = i + 1;
+        let end = (s + 200).min(buf.len());
+        let close = buf[s..end].iter().position(|&c| c == b'<' || c == b'\n')?;
+        let e = s + close;
+        return (e > s && buf.get(e + 1) == Some(&b'/')).then_some((s, e));
     }
     // A member of a connection string is reported by the connection-string rule.
     let mut b = ks;

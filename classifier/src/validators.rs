@@ -569,6 +569,27 @@ pub(crate) fn has_placeholder(s: &[u8]) -> bool {
     false
 }
 
+/// Returns whether `v` holds a `<placeholder>`: `<` and then `>` with only letters, digits,
+/// spaces, `_`, `-` or `.` between them (`<your token>`, `pre-<ENV>-key`). A `<` or `>` among
+/// a random password's symbols (`1hhXii<:<;Bu@9,dDz7g`) is not one.
+fn has_angle_placeholder(v: &[u8]) -> bool {
+    let mut open = None;
+    for (i, &b) in v.iter().enumerate() {
+        match b {
+            b'<' => open = Some(i),
+            b'>' => {
+                if open.is_some_and(|o| i > o + 1) {
+                    return true;
+                }
+                open = None;
+            }
+            _ if b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-' | b'.') => {}
+            _ => open = None,
+        }
+    }
+    false
+}
+
 /// Returns whether an assigned value looks like a real secret rather than a placeholder, a
 /// variable, an expression or a word. `strict` also requires a random-looking token.
 pub(crate) fn secret_value(v: &[u8], strict: bool) -> bool {
@@ -600,8 +621,6 @@ pub(crate) fn secret_value(v: &[u8], strict: bool) -> bool {
         b"${",
         b"{{",
         b"}}",
-        b"<",
-        b">",
         b"%s",
         b"%(",
         b"()",
@@ -655,7 +674,7 @@ pub(crate) fn secret_value(v: &[u8], strict: bool) -> bool {
                 .build(NOT_SECRETS)
                 .expect("placeholder words compile")
         });
-    if NOT_SECRETS_AC.is_match(v) {
+    if NOT_SECRETS_AC.is_match(v) || has_angle_placeholder(v) {
         return false;
     }
     // A dotted or called reference (`config.db.pass`, `os.Getenv`), a boolean or a number.
