@@ -2107,7 +2107,9 @@ fn assignment_at(
     let key = &buf[ks..i];
     // A key inside a string literal must close it (`"password": …`, not `"Password: …"`).
     let quoted_key = ks > 0 && matches!(buf[ks - 1], b'"' | b'\'' | b'`');
-    if quoted_key && buf.get(i) != Some(&buf[ks - 1]) {
+    // Or a header in a string (`-H "apikey: …"`): the string closes after the value.
+    let in_string = quoted_key && buf.get(i) == Some(&b':') && buf.get(i + 1) == Some(&b' ');
+    if quoted_key && !in_string && buf.get(i) != Some(&buf[ks - 1]) {
         return None;
     }
     let element = ks > 0 && buf[ks - 1] == b'<' && buf.get(i) == Some(&b'>');
@@ -2277,6 +2279,14 @@ fn assignment_at(
             return None;
         }
         return Some((s, e));
+    }
+    if in_string {
+        // The value runs to the quote that opened the header, with nothing after it.
+        let q = buf[ks - 1];
+        let end = (i + 200).min(buf.len());
+        let e = i + buf[i..end].iter().position(|&c| c == q || c == b'\n')?;
+        let bare = &buf[i..e];
+        return (buf[e] == q && !bare.is_empty() && !bare.contains(&b' ')).then_some((i, e));
     }
     // Bare values: `KEY=value` or `key: value`.
     if !(glued || (colon && after_op < buf.len() && buf[after_op] == b' ')) {

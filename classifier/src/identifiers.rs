@@ -398,6 +398,7 @@ fn ok_password_arg(raw: &[u8], sig: &[u8]) -> bool {
     // Prose (`the password is …`) and API calls need a literal in quotes; command lines and
     // .netrc entries may give it bare.
     let bare_ok = lower_raw.starts_with(b"psexec")
+        || lower_raw.starts_with(b"curl")
         || lower_raw.starts_with(b"connect-viserver")
         || lower_raw.starts_with(b"machine");
     if !(quoted || bare_ok) || !(3..=128).contains(&value.len()) {
@@ -416,6 +417,11 @@ fn ok_password_arg(raw: &[u8], sig: &[u8]) -> bool {
     if NOT_PASSWORDS
         .iter()
         .any(|w| memchr::memmem::find(&lower, w).is_some())
+        || matches!(
+            lower.as_slice(),
+            b"pass" | b"pw" | b"pwd" | b"test" | b"token" | b"changeme"
+        )
+        || value.iter().all(|&b| b == value[0])
     {
         return false;
     }
@@ -1226,17 +1232,21 @@ static MANAGED: &[ManagedIdentifier] = &[
         validator: Some(ok_bearer),
         examples: &[
             "GET /resource HTTP/1.1\nHost: server.example.com\nAuthorization: Bearer mF_9.B5f-4.1JqM\n",
+            "curl -H \"Authorization: Token 22cb987851bc5659229114c62e60c79abd0d2c08\" https://example.com/api",
+            "Authorization: Api-Token 9xK2mQ7vLp4Rt8Wz3Nb6Yc1D",
         ],
         negative_examples: &[
             "Authorization: Bearer <token>",
             "Authorization: Bearer ${TOKEN}",
+            "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request",
+            "Authorization: Token <your-token>",
         ],
         ..id(
             "HTTP_BEARER_TOKEN",
             Credentials,
             Matcher::Regex {
                 anchors: &["uthorization", "UTHORIZATION"],
-                pattern: r#"(?i:authorization)["']?\s*[:=]\s*["']?(?i:bearer)\s+([A-Za-z0-9_\-\.~+/]{8,}=*)"#,
+                pattern: r#"(?i:authorization)["']?\s*[:=]\s*["']?(?i:bearer|token|api(?:-(?:token|key)|key)|ss(?:ws|o-key))\s+([A-Za-z0-9_\-\.~+/]{8,}=*)"#,
                 back: 1,
                 fwd: 2100,
             },
@@ -1354,6 +1364,8 @@ static MANAGED: &[ManagedIdentifier] = &[
             "accessToken: 'c4ed6c21-9dd5-4a05-8e3f-c56d1151cce8'",
             "\"credentials\" : \"0afae57f3ccfd9d7f5767067bc48b30f719e271ba470488056e37ab35d4b6506\"",
             "<apiToken>9f3Kq2LmZx7Rt4Vb8Nw1Yc6D</apiToken>",
+            "curl -X GET -H \"apikey: c4ed6c21-9dd5-4a05-8e3f-c56d1151cce8\" https://api.example.com/v1",
+            "X-Api-Key: 3f9c2a7be81d4f06a5c9e2d7b4a18f63\n",
         ],
         negative_examples: &[
             "secret: my-app-secret-name",
@@ -1380,6 +1392,13 @@ static MANAGED: &[ManagedIdentifier] = &[
                     "API_KEY",
                     "apiKey",
                     "ApiKey",
+                    "apikey",
+                    "Apikey",
+                    "APIKEY",
+                    "api-key",
+                    "Api-Key",
+                    "API-Key",
+                    "API-KEY",
                     "oken",
                     "OKEN",
                     "redential",
@@ -2357,6 +2376,34 @@ static MANAGED: &[ManagedIdentifier] = &[
                 pattern: r#"(?:(?i:psexec)(?i:\.exe)?\s[^\r\n]{0,200}?\s-u\s+\S+\s+-p\s+|(?i:connect-viserver)\s[^\r\n]{0,200}?\s-(?i:password)\s+|NetworkCredential\(\s*"[^"\r\n]*"\s*,\s*|DirectoryEntry\(\s*"[^"\r\n]*"\s*,\s*"[^"\r\n]*"\s*,\s*|<add key="[\w.\-]*(?i:password|passwd|pwd)"\s+value=|credentials\s*\{\s*username\s+["'][^"'\r\n]{1,60}["']\s*password\s+|(?i:password) is )("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}'|[^\s"'<>]{1,128})"#,
                 back: 8,
                 fwd: 420,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_password_arg),
+        examples: &[
+            "curl --user kevin:'pRf7vG2h1L8nQkW9' -iX PATCH -H \"Content-Type: application/json\"",
+            "curl --cacert ca.crt -u elastic:P@ssw0rd$1 https://localhost:9200",
+            "curl -s \\\n  -u \"deploy:Tq7mW2xZ9p\" https://repo.example.com/upload",
+        ],
+        negative_examples: &[
+            "curl -u user:pass https://example.com",
+            "curl -u \"$USER:$PASSWORD\" https://example.com",
+            "curl -u admin:<password> https://example.com",
+            "curl -i -u 'test:test'",
+            "curl --user \"xxx:yyy\"",
+        ],
+        ..id(
+            "HARDCODED_PASSWORD",
+            Credentials,
+            Matcher::Regex {
+                // `curl -u user:password` (HTTP basic credentials on the command line, on
+                // continued lines too). A rule of its own: its regex is compiled, and its
+                // backtracking state cleared, only where `curl` occurs.
+                anchors: &["curl "],
+                pattern: r#"curl[^\r\n]{0,200}?(?:\\\r?\n[^\r\n]{0,200}?){0,2}\s(?:-u|--user)(?:\s+|=)["']?[^\s"':$]{1,64}:("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}'|[^\s"'<>]{1,128})"#,
+                back: 0,
+                fwd: 700,
             },
         )
     },
