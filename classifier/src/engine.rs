@@ -2288,8 +2288,16 @@ fn assignment_at(
         let bare = &buf[i..e];
         return (buf[e] == q && !bare.is_empty() && !bare.contains(&b' ')).then_some((i, e));
     }
-    // Bare values: `KEY=value` or `key: value`.
-    if !(glued || (colon && after_op < buf.len() && buf[after_op] == b' ')) {
+    // Bare values: `KEY=value`, `key: value`, or `key = value` where the key opens its line
+    // (INI, .properties, my.cnf) and the value is a literal rather than a name (below).
+    let line_key = buf[..ks]
+        .iter()
+        .rev()
+        .take_while(|&&b| b != b'\n')
+        .all(|&b| b == b' ' || b == b'\t' || b == b'\r');
+    let spaced = !glued && !colon && op_len == 1 && after_op < buf.len() && buf[after_op] == b' ';
+    if !(glued || (colon && after_op < buf.len() && buf[after_op] == b' ') || (spaced && line_key))
+    {
         return None;
     }
     let s = i;
@@ -2307,6 +2315,17 @@ fn assignment_at(
         k += 1;
     }
     if k < buf.len() && !matches!(buf[k], b'\r' | b'\n' | b'#') {
+        return None;
+    }
+    // `password = make_password` in code assigns a name: a spaced `=` takes a value with a
+    // digit or a symbol that names do not hold, and no `$` (`super$ecret` interpolates).
+    if spaced
+        && !glued
+        && (buf[s..e].contains(&b'$')
+            || !buf[s..e].iter().any(|&b| {
+                b.is_ascii_digit() || !(b.is_ascii_alphanumeric() || b"_.()[]".contains(&b))
+            }))
+    {
         return None;
     }
     (e > s).then_some((s, e))

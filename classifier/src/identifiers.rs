@@ -1327,6 +1327,10 @@ static MANAGED: &[ManagedIdentifier] = &[
             "spring.datasource.password: Vr4!kq9Lz\n",
             "REACT_APP_AUTH_PASSWORD=whiteduke    # some comment",
             "<password>Xf1vDv8FMGmcic!751</password>",
+            "[client]\nuser = backup\npassword = Tq7!mW2xZ9\n",
+            "spring.datasource.password = s3cr3tPw2024\n",
+            "smtp_pass: Hx92kLm4Qz\n",
+            "DB_PASS=Vr4kq9Lz7w\n",
             "<db.password>Qm7#vT2p!Lx9</db.password>",
             "password = \"1hhXii<:<;Bu@9,dDz7g\"",
         ],
@@ -1344,12 +1348,20 @@ static MANAGED: &[ManagedIdentifier] = &[
             "password = \"123\"",
             "this.addPassword = \"#add-password\";",
             "export PGPASSWORD=\"$gdcapi_db_password\"",
+            "    password = make_password\n",
+            "password = the one you chose\n",
+            "compass: north\n",
+            "bypass = True\n",
         ],
         ..id(
             "HARDCODED_PASSWORD",
             Credentials,
             Matcher::Assignment {
-                anchors: &["assword", "ASSWORD", "pwd", "PWD", "Pwd"],
+                // `_pass` and `Pass` end a key (`DB_PASS`, `smtpPass`); a bare `pass` would
+                // also end `bypass` and `compass`.
+                anchors: &[
+                    "assword", "ASSWORD", "pwd", "PWD", "Pwd", "_pass", "_PASS", "Pass", "-pass",
+                ],
                 suffixes: &["", "s", "1", "2", "_1", "_2"],
                 strict: false,
             },
@@ -2401,7 +2413,7 @@ static MANAGED: &[ManagedIdentifier] = &[
                 // continued lines too). A rule of its own: its regex is compiled, and its
                 // backtracking state cleared, only where `curl` occurs.
                 anchors: &["curl "],
-                pattern: r#"curl[^\r\n]{0,200}?(?:\\\r?\n[^\r\n]{0,200}?){0,2}\s(?:-u|--user)(?:\s+|=)["']?[^\s"':$]{1,64}:("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}'|[^\s"'<>]{1,128})"#,
+                pattern: r#"curl[^\r\n]{0,200}?(?:\\\r?\n[^\r\n]{0,200}?){0,4}\s(?:-u|--user)(?:\s+|=)["']?[^\s"':$]{1,64}:("[^"\r\n]{1,128}"|'[^'\r\n]{1,128}'|[^\s"'<>]{1,128})"#,
                 back: 0,
                 fwd: 700,
             },
