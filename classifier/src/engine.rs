@@ -911,7 +911,7 @@ impl Compiled {
         if ctx.outer.is_some_and(|o| o.contains(rule)) {
             return true;
         }
-        if ctx.whole_cell {
+        if ctx.whole_cell && label_cell(buf, start, end) {
             return self.keyword_for(rule, &buf[..start], 0)
                 || self.keyword_for(rule, &buf[end..], 0);
         }
@@ -1443,7 +1443,12 @@ impl Compiled {
             // rest of the word (base64, hex, identifiers) is skipped.
             let lead_ok = not_word(b1) | (upper(b1) & (not_word(b2) | (upper(b2) & not_word(b3))));
             // No numeric identifier is glued to a lower-case letter (base64, hex, words).
-            let glued = j < buf.len() && class(j) & LOWER_CASE != 0;
+            // Two exceptions, tested only after a lower-case letter: a day's ordinal suffix
+            // (`26th April`) and a DNI's lower-case check letter (`02778053k`).
+            let glued = j < buf.len()
+                && class(j) & LOWER_CASE != 0
+                && ordinal_len(buf, pos, j) == 0
+                && !dni_letter(buf, pos, j);
             // A run that goes on from a number past `-`, `.` or `/` (`2015-04-12`, `10.0.0.1`,
             // `07:00:55.205836`) starts no identifier: every matcher refuses such a start
             // (shapes and phones by their left boundary, dates and coordinates as glued, an
@@ -1470,7 +1475,7 @@ impl Compiled {
             if ctx.outer.is_some_and(|o| o.contains(rule)) {
                 return true;
             }
-            if ctx.whole_cell {
+            if ctx.whole_cell && label_cell(buf, start, end) {
                 return this.has_keyword(rule, buf, start, end, ctx, KEYWORD_DISTANCE);
             }
             // Keywords before `start`, computed once per start position.
@@ -2256,6 +2261,19 @@ fn key_ids(buf: &[u8], from: usize, to: usize, out: &mut Vec<usize>) {
     }
 }
 
+/// Whether a cell or JSON string holding a match at `start..end` is a label with its value
+/// (`SSN 536-22-5181`, `536-22-5181 (ssn)`), where a keyword anywhere in the cell counts,
+/// rather than free text (a `notes` or `comment` cell), where the text rule applies: a keyword
+/// within `KEYWORD_DISTANCE` characters before the match. The threshold is that same distance:
+/// a cell is a label when the text around the match, both sides together, is at most
+/// `KEYWORD_DISTANCE` characters, so every keyword it holds is within the distance of the
+/// match, on whichever side (a cell puts its label after the value as often as before).
+fn label_cell(buf: &[u8], start: usize, end: usize) -> bool {
+    let chars = |s: &[u8]| s.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+    buf.len() - (end - start) <= KEYWORD_DISTANCE
+        || chars(&buf[..start]) + chars(&buf[end..]) <= KEYWORD_DISTANCE
+}
+
 /// Returns the index `distance` characters (not bytes) before `pos`, or 0.
 fn back_chars(buf: &[u8], pos: usize, distance: usize) -> usize {
     let from = pos.saturating_sub(distance);
@@ -2588,71 +2606,167 @@ fn match_iban(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
     v::iban(&sig[..k]).then_some((start, i))
 }
 
-const MONTHS: &[&[u8]] = &[
-    b"january",
-    b"february",
-    b"march",
-    b"april",
-    b"may",
-    b"june",
-    b"july",
-    b"august",
-    b"september",
-    b"october",
-    b"november",
-    b"december",
-    b"jan",
-    b"feb",
-    b"mar",
-    b"apr",
-    b"jun",
-    b"jul",
-    b"aug",
-    b"sep",
-    b"sept",
-    b"oct",
-    b"nov",
-    b"dec",
-];
+/// Bytes a month name may start with (see `month_number`), either case.
+static MONTH_START: [bool; 256] = {
+    let mut t = [false; 256];
+    let first = b"jfmasondgle";
+    let mut k = 0;
+    while k < first.len() {
+        t[first[k] as usize] = true;
+        t[first[k].to_ascii_uppercase() as usize] = true;
+        k += 1;
+    }
+    t
+};
 
+/// Whether `b` can be part of a month name: an ASCII letter or a byte of a multi-byte UTF-8
+/// character (`März`, `février`, `août`, `março`).
+#[inline]
+fn month_byte(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b >= 0x80
+}
+
+/// The month a lower-cased word names: full names and the usual abbreviations in English,
+/// German, French, Spanish, Italian, Portuguese and Dutch, with and without their accents
+/// (`märz`/`maerz`/`marz`, `août`/`aout`). UTF-8 bytes are written as escapes: `\xc3\xa4` ä,
+/// `\xc3\xa9` é, `\xc3\xbb` û, `\xc3\xa7` ç.
+fn month_number(word: &[u8]) -> Option<u32> {
+    Some(match word {
+        b"january" | b"jan" | b"januar" | b"j\xc3\xa4nner" | b"jaenner" | b"janvier" | b"janv"
+        | b"enero" | b"ene" | b"gennaio" | b"gen" | b"janeiro" | b"januari" => 1,
+        b"february" | b"feb" | b"februar" | b"f\xc3\xa9vrier" | b"fevrier" | b"f\xc3\xa9vr"
+        | b"fevr" | b"febrero" | b"febbraio" | b"fevereiro" | b"fev" | b"februari" => 2,
+        b"march" | b"mar" | b"m\xc3\xa4rz" | b"maerz" | b"marz" | b"m\xc3\xa4r" | b"mrz"
+        | b"mars" | b"marzo" | b"mar\xc3\xa7o" | b"marco" | b"maart" | b"mrt" => 3,
+        b"april" | b"apr" | b"avril" | b"avr" | b"abril" | b"abr" | b"aprile" => 4,
+        b"may" | b"mai" | b"mayo" | b"maggio" | b"mag" | b"maio" | b"mei" => 5,
+        b"june" | b"jun" | b"juni" | b"juin" | b"junio" | b"giugno" | b"giu" | b"junho" => 6,
+        b"july" | b"jul" | b"juli" | b"juillet" | b"juil" | b"julio" | b"luglio" | b"lug"
+        | b"julho" => 7,
+        b"august" | b"aug" | b"ao\xc3\xbbt" | b"aout" | b"agosto" | b"ago" | b"augustus" => 8,
+        b"september" | b"sep" | b"sept" | b"septembre" | b"septiembre" | b"setiembre"
+        | b"settembre" | b"set" | b"setembro" => 9,
+        b"october" | b"oct" | b"oktober" | b"okt" | b"octobre" | b"octubre" | b"ottobre"
+        | b"ott" | b"outubro" | b"out" => 10,
+        b"november" | b"nov" | b"novembre" | b"noviembre" | b"novembro" => 11,
+        b"december" | b"dec" | b"dezember" | b"dez" | b"d\xc3\xa9cembre" | b"decembre"
+        | b"d\xc3\xa9c" | b"diciembre" | b"dic" | b"dicembre" | b"dezembro" => 12,
+        _ => return None,
+    })
+}
+
+/// The month named by the word at `i` (the whole word: `Marchs` is none) and the word's
+/// length in bytes. Called at most once per digit run that a month may follow, so a byte
+/// table rejects most words at their first byte, and the rest are lower-cased (Latin-1
+/// capitals too: `MÄRZ`) into a small buffer that one `match` looks up.
 fn month_at(buf: &[u8], i: usize) -> Option<(u32, usize)> {
-    if !buf.get(i).is_some_and(|b| b"JFMASONDjfmasond".contains(b)) {
+    if !buf.get(i).is_some_and(|&b| MONTH_START[usize::from(b)]) {
         return None;
     }
-    let mut best: Option<(u32, usize)> = None;
-    for (k, m) in MONTHS.iter().enumerate() {
-        if i + m.len() <= buf.len() && buf[i..i + m.len()].eq_ignore_ascii_case(m) {
-            let after = i + m.len();
-            if after < buf.len() && buf[after].is_ascii_alphabetic() {
-                continue;
-            }
-            let month = if k < 12 {
-                k as u32 + 1
-            } else {
-                [1, 2, 3, 4, 6, 7, 8, 9, 9, 10, 11, 12][k - 12]
-            };
-            if best.is_none_or(|(_, l)| m.len() > l) {
-                best = Some((month, m.len()));
-            }
+    let mut word = [0u8; 10];
+    let mut k = 0;
+    let mut prev = 0u8;
+    while let Some(&b) = buf.get(i + k)
+        && month_byte(b)
+    {
+        if k == word.len() {
+            return None;
         }
+        word[k] = if prev == 0xC3 && (0x80..=0x9E).contains(&b) {
+            b + 0x20
+        } else {
+            b.to_ascii_lowercase()
+        };
+        prev = b;
+        k += 1;
     }
-    best
+    Some((month_number(&word[..k])?, k))
 }
 
 fn month_before(buf: &[u8], end: usize) -> Option<(u32, usize)> {
-    if end == 0 || !buf[end - 1].is_ascii_alphabetic() {
+    if end == 0 || !month_byte(buf[end - 1]) {
         return None;
     }
     // Find a month name ending at `end`.
     let mut s = end;
-    while s > 0 && buf[s - 1].is_ascii_alphabetic() && end - s < 10 {
+    while s > 0 && month_byte(buf[s - 1]) && end - s < 10 {
         s -= 1;
     }
-    if s == end || (s > 0 && buf[s - 1].is_ascii_alphanumeric()) {
+    if s == end || (s > 0 && (buf[s - 1].is_ascii_alphanumeric() || buf[s - 1] >= 0x80)) {
         return None;
     }
     let (m, len) = month_at(buf, s)?;
     (s + len == end).then_some((m, s))
+}
+
+/// The length of an ordinal suffix after a day at `buf[pos..e]` (`26th`, `1st`, `2nd`,
+/// `3rd`, French `1er`, Spanish and Portuguese `1º`), or 0.
+#[inline]
+fn ordinal_len(buf: &[u8], pos: usize, e: usize) -> usize {
+    if e - pos > 2 {
+        return 0;
+    }
+    let len = match buf.get(e..e + 2) {
+        Some(s) if s.eq_ignore_ascii_case(b"st") || s.eq_ignore_ascii_case(b"nd") => 2,
+        Some(s) if s.eq_ignore_ascii_case(b"rd") || s.eq_ignore_ascii_case(b"th") => 2,
+        Some(s) if s.eq_ignore_ascii_case(b"er") && e - pos == 1 && buf[pos] == b'1' => 2,
+        Some(b"\xc2\xba") => 2,
+        _ => return 0,
+    };
+    if buf.get(e + len).is_some_and(|b| b.is_ascii_alphanumeric()) {
+        0
+    } else {
+        len
+    }
+}
+
+/// Whether the digit run `buf[pos..j]` is a DNI's eight digits followed by one letter and
+/// no more (`02778053k`).
+#[inline]
+fn dni_letter(buf: &[u8], pos: usize, j: usize) -> bool {
+    j - pos == 8 && !buf.get(j + 1).is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// The length of a connecting word before a month or year (`1st of May`, `4 de março de
+/// 1985`, `7 de marzo del 1963`), space included, or 0.
+#[inline]
+fn connector_len(buf: &[u8], k: usize) -> usize {
+    for c in [&b"of "[..], b"de ", b"del "] {
+        if buf
+            .get(k..k + c.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(c))
+        {
+            return c.len();
+        }
+    }
+    0
+}
+
+/// A date written day first with a month name: `k` is the space after the day at
+/// `buf[pos..]` (and its ordinal suffix or dot), `d` the day: `12 April 1980`, `26th April
+/// 1993`, `1st of May 1990`, `4. März 1985`, `4 de março de 1985`.
+fn day_month_year(buf: &[u8], pos: usize, d: u32, k: usize) -> Option<(usize, usize)> {
+    if buf.get(k) != Some(&b' ') {
+        return None;
+    }
+    let k = k + 1;
+    let k = k + connector_len(buf, k);
+    let (m, len) = month_at(buf, k)?;
+    let mut k = k + len;
+    if buf.get(k) == Some(&b'.') {
+        k += 1;
+    }
+    if buf.get(k) == Some(&b',') {
+        k += 1;
+    }
+    if buf.get(k) != Some(&b' ') {
+        return None;
+    }
+    let k = k + 1;
+    let k = k + connector_len(buf, k);
+    let e3 = digits_at(buf, k, 4, 4)?;
+    let y = num(&buf[k..e3]);
+    (v::ymd(y, m, d) && not_glued(buf, pos, e3)).then_some((pos, e3))
 }
 
 fn num(buf: &[u8]) -> u32 {
@@ -2734,35 +2848,33 @@ fn match_date(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
             let y = num(&buf[e1 + 2 + len..e3]);
             return (v::ymd(y, m, d) && not_glued(buf, pos, e3)).then_some((pos, e3));
         }
+        // 4. März 1985
+        if sep == b'.' && buf.get(e1 + 1) == Some(&b' ') {
+            return day_month_year(buf, pos, num(&buf[pos..e1]), e1 + 1);
+        }
         return None;
     }
-    if (1..=2).contains(&n) && sep == b' ' {
+    // 26th April 1993, 1er mai 1990: the suffix, if any, ends the day.
+    let ord = if (1..=2).contains(&n) {
+        ordinal_len(buf, pos, e1)
+    } else {
+        0
+    };
+    if (1..=2).contains(&n)
+        && (sep == b' ' || ord > 0)
+        && let Some(r) = day_month_year(buf, pos, num(&buf[pos..e1]), e1 + ord)
+    {
         // 12 April 1980
-        if let Some((m, len)) = month_at(buf, e1 + 1) {
-            let mut k = e1 + 1 + len;
-            if buf.get(k) == Some(&b'.') {
-                k += 1;
-            }
-            if buf.get(k) == Some(&b',') {
-                k += 1;
-            }
-            if buf.get(k) != Some(&b' ') {
-                return None;
-            }
-            let e3 = digits_at(buf, k + 1, 4, 4)?;
-            let d = num(&buf[pos..e1]);
-            let y = num(&buf[k + 1..e3]);
-            return (v::ymd(y, m, d) && not_glued(buf, pos, e3)).then_some((pos, e3));
-        }
+        return Some(r);
     }
     if (1..=2).contains(&n) && pos >= 4 && buf[pos - 1] == b' ' {
-        // April 12, 1980
+        // April 12, 1980; May 10th, 1942
         let mut mend = pos - 1;
         if buf[mend - 1] == b'.' {
             mend -= 1;
         }
         if let Some((m, mstart)) = month_before(buf, mend) {
-            let mut k = e1;
+            let mut k = e1 + ord;
             if buf.get(k) == Some(&b',') {
                 k += 1;
             }
@@ -3220,6 +3332,57 @@ mod tests {
         assert_eq!(alts[1].token_min, None);
         let prefixes = alts[1].prefixes.as_ref().expect("literal prefixes");
         assert!(prefixes.iter().any(|p| p.starts_with(b"access_token$")));
+    }
+
+    #[test]
+    fn month_names() {
+        let month = |s: &str| month_at(s.as_bytes(), 0).map(|(m, _)| m);
+        for (name, m) in [
+            ("January", 1),
+            ("Jänner", 1),
+            ("gennaio", 1),
+            ("FÉVRIER", 2),
+            ("fevereiro", 2),
+            ("März", 3),
+            ("MÄRZ", 3),
+            ("Mär", 3),
+            ("março", 3),
+            ("maart", 3),
+            ("avril", 4),
+            ("Mai", 5),
+            ("mei", 5),
+            ("juin", 6),
+            ("giugno", 6),
+            ("juillet", 7),
+            ("luglio", 7),
+            ("août", 8),
+            ("aout", 8),
+            ("Sept", 9),
+            ("septiembre", 9),
+            ("outubro", 10),
+            ("Okt", 10),
+            ("noviembre", 11),
+            ("décembre", 12),
+            ("Dezember", 12),
+            ("dic", 12),
+        ] {
+            assert_eq!(month(name), Some(m), "{name}");
+            assert_eq!(month(&format!("{name}, 1985")), Some(m), "{name}");
+        }
+        for word in [
+            "Marchs",
+            "marzipan",
+            "people",
+            "années",
+            "decembers",
+            "ma",
+            "j",
+        ] {
+            assert_eq!(month(word), None, "{word}");
+        }
+        // A month name as a whole word ending at an index.
+        assert_eq!(month_before(b"on M\xc3\xa4rz", 8), Some((3, 3)));
+        assert_eq!(month_before(b"Summer", 6), None);
     }
 
     #[test]
