@@ -2904,15 +2904,19 @@ fn match_date(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
 fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)> {
     let plus = pos > 0 && buf[pos - 1] == b'+';
     let paren = pos > 0 && buf[pos - 1] == b'(';
-    // No separator after the run: one group, which must be a whole number (ten digits, or
-    // 10 to 15 after `+`; an open parenthesis never closes). The checks below would say so
-    // after collecting it.
-    if !matches!(buf.get(pos + n), Some(b')' | b' ' | b'-' | b'.' | b'('))
+    // A slash may follow an area code with its trunk 0 (`030/901820`, German usage).
+    let next = buf.get(pos + n).copied();
+    let slash = next == Some(b'/') && !plus && !paren && (3..=6).contains(&n) && buf[pos] == b'0';
+    // No separator after the run: one group, which must be a whole number (ten digits, 10
+    // to 12 from a trunk 0, or 10 to 15 after `+`; an open parenthesis never closes). The
+    // checks below would say so after collecting it.
+    if !matches!(next, Some(b')' | b' ' | b'-' | b'.' | b'('))
+        && !slash
         && (paren
             || !(if plus {
                 (10..=15).contains(&n)
             } else {
-                n == 10
+                n == 10 || ((11..=12).contains(&n) && buf[pos] == b'0')
             }))
     {
         return None;
@@ -2939,6 +2943,8 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
     let mut i = start + usize::from(plus || paren);
     let mut groups = 0;
     let mut seps: [u8; 8] = [0; 8];
+    // Lengths of the first groups.
+    let mut lens: [usize; 8] = [0; 8];
     let mut end;
     let mut paren_open = paren;
     loop {
@@ -2959,6 +2965,7 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
         if groups > 7 {
             return None;
         }
+        lens[groups - 1] = i - gs;
         // Separator.
         let mut j = i;
         let mut sep = 0u8;
@@ -2970,7 +2977,7 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
                 j += 1;
             }
         } else if let Some(&b) = buf.get(j)
-            && (b == b' ' || b == b'-' || b == b'.')
+            && (b == b' ' || b == b'-' || b == b'.' || (b == b'/' && slash && groups == 1))
         {
             j += 1;
             sep = b;
@@ -3012,7 +3019,9 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
             return None;
         }
         if d[0] == b'1' && !(k == 11 && v::nanp_phone(d)) {
-            return None;
+            // A NANP number reserved for fiction (555-0100 to 555-0199), as test and sample
+            // data use: counted with a keyword only.
+            return (k == 11 && v::nanp_fiction(d)).then_some((start, end, false));
         }
         if groups == 1 && k < 10 {
             return None;
@@ -3021,10 +3030,35 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
     }
     // National: (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd, ddd ddd dddd, dddddddddd; or other
     // national formats with 9–11 digits in 2+ groups (keyword needed).
-    let nanp = k == 10 && v::nanp_phone(d) && (groups == 1 || groups == 3);
-    let nanp_with_1 = k == 11 && d[0] == b'1' && v::nanp_phone(d) && groups == 4;
-    let other = (9..=11).contains(&k) && groups >= 2 && d[0] == b'0';
-    (nanp || nanp_with_1 || other).then_some((start, end, false))
+    let nanp_like = |d: &[u8]| v::nanp_phone(d) || v::nanp_fiction(d);
+    let nanp = k == 10 && nanp_like(d) && (groups == 1 || groups == 3);
+    let nanp_with_1 = k == 11 && d[0] == b'1' && nanp_like(d) && groups == 4;
+    // Every national number below needs a keyword (the caller's rule), and each is told by
+    // its own country's grouping, so a run of digit groups in a log does not pass for one.
+    let lens = &lens[..groups.min(lens.len())];
+    // With a trunk 0 (UK, Germany, France, Italy's fixed lines, India, the Netherlands…):
+    // 9 to 12 digits, grouped, or 10 to 12 written together (`07700900921`).
+    let trunk = (9..=12).contains(&k) && d[0] == b'0' && (groups >= 2 || k >= 10);
+    // Brazil: a two-digit area code (no 0), then 9 + 8 digits (mobile) or 2–5 + 7 digits
+    // (fixed), the last four after a dash: `(11) 91234-5678`, `21 2139-7318`.
+    let brazil = groups == 3
+        && lens[0] == 2
+        && lens[2] == 4
+        && seps[1] == b'-'
+        && d[0] != b'0'
+        && d[1] != b'0'
+        && ((lens[1] == 5 && d[2] == b'9') || (lens[1] == 4 && (b'2'..=b'5').contains(&d[2])));
+    // Spain: nine digits, no trunk prefix, 6/7 (mobile) or 8/9 (fixed) first, in the
+    // usual groupings `612 345 678`, `91 123 45 67`, `912 34 56 78`.
+    let spain = k == 9
+        && (b'6'..=b'9').contains(&d[0])
+        && matches!(lens, [3, 3, 3] | [2, 3, 2, 2] | [3, 2, 2, 2]);
+    // Italy's mobiles: ten digits from 3, `312 345 6789`, `333 1234567`.
+    let italy = k == 10 && d[0] == b'3' && matches!(lens, [3, 3, 4] | [3, 7] | [3, 4, 3]);
+    // India's mobiles: ten digits from 6–9 in two groups of five, `98765 43210`.
+    let india = k == 10 && (b'6'..=b'9').contains(&d[0]) && lens == [5, 5];
+    (nanp || nanp_with_1 || trunk || brazil || spain || italy || india)
+        .then_some((start, end, false))
 }
 
 /// A latitude/longitude pair at the digit run `pos..pos+n`, e.g. `40.748817, -73.985428`.

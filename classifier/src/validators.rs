@@ -485,6 +485,17 @@ pub(crate) fn nanp_phone(s: &[u8]) -> bool {
             && &s[6..8] != b"01"
 }
 
+/// Returns true if `s` is a NANP number (ten digits, or eleven from 1) in the range reserved
+/// for fiction, 555-0100 to 555-0199, which test and sample data use.
+pub(crate) fn nanp_fiction(s: &[u8]) -> bool {
+    let s = if s.len() == 11 && s[0] == b'1' {
+        &s[1..]
+    } else {
+        s
+    };
+    s.len() == 10 && all_digits(s) && s[0] >= b'2' && &s[3..8] == b"55501"
+}
+
 /// Returns true if `s` is an international phone number in E.164: country code then a
 /// subscriber number, 8 to 15 digits in all.
 pub(crate) fn e164_phone(s: &[u8]) -> bool {
