@@ -123,6 +123,7 @@ impl Shape {
             (Some(_), None) => false,
             (Some(b'~'), Some(b)) => is_sep(b),
             (Some(b'L' | b'A'), Some(b)) => b.is_ascii_uppercase(),
+            (Some(b'l'), Some(b)) => b.is_ascii_alphabetic(),
             (Some(c), Some(b)) => b == c,
         }
     }
@@ -295,6 +296,7 @@ pub(crate) struct Compiled {
     iban_rules: Option<(u32, u32)>,
     latlong_rule: Option<u32>,
     email_rule: Option<u32>,
+    uk_licence_rule: Option<u32>,
     keywords: Option<AhoCorasick>,
     keyword_rules: Vec<RuleSet>,
     customs: Vec<u32>,
@@ -580,6 +582,7 @@ impl Compiled {
         let mut shapes_by_run: Vec<Vec<(u32, Shape)>> = vec![Vec::new(); 33];
         let (mut date_rule, mut phone_rule, mut iban_rules, mut latlong_rule, mut email_rule) =
             (None, None, None, None, None);
+        let mut uk_licence_rule = None;
         for (i, rule) in rules.iter().enumerate() {
             let Some(m) = rule.managed() else { continue };
             let i = i as u32;
@@ -629,6 +632,7 @@ impl Compiled {
                 Matcher::Iban => iban_rules = Some((i, rule.ty)),
                 Matcher::LatLong => latlong_rule = Some(i),
                 Matcher::Email => email_rule = Some(i),
+                Matcher::UkDrivingLicence => uk_licence_rule = Some(i),
             }
         }
         // Anchors in length classes, for `group_anchors`.
@@ -860,6 +864,7 @@ impl Compiled {
             iban_rules,
             latlong_rule,
             email_rule,
+            uk_licence_rule,
             keywords,
             keyword_rules,
             customs,
@@ -1421,7 +1426,8 @@ impl Compiled {
             || self.date_rule.is_some()
             || self.phone_rule.is_some()
             || self.iban_rules.is_some()
-            || self.latlong_rule.is_some();
+            || self.latlong_rule.is_some()
+            || self.uk_licence_rule.is_some();
         if !any_digit_rule {
             return;
         }
@@ -1460,9 +1466,48 @@ impl Compiled {
             {
                 skip_until = h.end;
                 hits.push(h);
+            } else if j - pos >= 6
+                && upper(b1)
+                && j < buf.len()
+                && upper(class(j))
+                && pos >= skip_until
+                && let Some(ri) = self.uk_licence_rule
+                && let Some(h) = self.uk_licence_at(ri, buf, pos, ctx)
+            {
+                // A UK driving licence: letters before its date digits (more than the two
+                // that `lead_ok` lets through), an upper-case initial after them.
+                skip_until = h.end;
+                hits.push(h);
             }
             i = skip_word(buf, j, end);
         }
+    }
+
+    /// A UK driving licence number whose date digits start at `pos`, with a keyword.
+    fn uk_licence_at(&self, ri: u32, buf: &[u8], pos: usize, ctx: &Context<'_>) -> Option<Hit> {
+        // The surname's letters before `pos`; the 9s padding a short one are in the run.
+        let letters = buf[pos.saturating_sub(5)..pos]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_uppercase())
+            .count();
+        let start = pos - letters;
+        let end = start + 16;
+        if start > 0 && (buf[start - 1].is_ascii_alphanumeric() || buf[start - 1] == b'_')
+            || end > buf.len()
+            || buf
+                .get(end)
+                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
+            || !v::uk_driving_licence(&buf[start..end])
+            || !self.has_keyword(ri as usize, buf, start, end, ctx, KEYWORD_DISTANCE)
+        {
+            return None;
+        }
+        Some(Hit {
+            ty: self.rules[ri as usize].ty,
+            start,
+            end,
+        })
     }
 
     /// Tries every numeric identifier at the digit run `buf[pos..pos + n]` and returns the best.
@@ -2503,11 +2548,11 @@ fn match_shape(
         if !ok {
             return None;
         }
-        if matches!(c, b'd' | b'L' | b'A') {
+        if matches!(c, b'd' | b'L' | b'A' | b'l') {
             if n >= sig.len() {
                 return None;
             }
-            sig[n] = b;
+            sig[n] = b.to_ascii_uppercase();
             n += 1;
         }
         i += 1;
@@ -2553,6 +2598,7 @@ fn fits(c: u8, b: u8) -> bool {
     match c {
         b'd' => b.is_ascii_digit(),
         b'L' => b.is_ascii_uppercase(),
+        b'l' => b.is_ascii_alphabetic(),
         b'A' => b.is_ascii_uppercase() || b.is_ascii_digit(),
         b'~' => is_sep(b),
         lit => b == lit,

@@ -8,7 +8,8 @@
 //!
 //! Matchers come in two families, chosen for speed:
 //! - **Shapes** for numeric identifiers (cards, SSNs, NHS numbers…): a tiny layout language
-//!   (`d` digit, `L` upper-case letter, `A` upper-case letter or digit, `~` one separator that is
+//!   (`d` digit, `L` upper-case letter, `l` letter of either case (validators see it upper-cased),
+//!   `A` upper-case letter or digit, `~` one separator that is
 //!   a space or a dash and is the same throughout, anything else literal; a leading `!` marks a
 //!   layout that needs a keyword). The engine finds digit runs with a word-at-a-time scan and
 //!   only tries the layouts whose first digit group has the run's length.
@@ -74,6 +75,11 @@ pub(crate) enum Matcher {
     LatLong,
     /// An e-mail address, found from its `@`.
     Email,
+    /// A UK (DVLA) driving licence number, 16 characters: the surname's first five letters
+    /// (padded with 9), six digits for the date of birth (decade, month + 50 for women, day,
+    /// year), two initials (padded with 9), a digit and two check characters; found from its
+    /// date digits, keyword required.
+    UkDrivingLicence,
     /// An AWS access key ID paired with a secret access key.
     AwsCredentials,
     /// A hard-coded secret assigned to a key: `password = "…"`, `"api_key": "…"`,
@@ -522,6 +528,40 @@ const CVV_KEYWORDS: &[&str] = &[
 
 /// Returns the managed identifiers, in priority order: when two identifiers claim the same
 /// digits, the earlier one with its keyword present wins.
+/// Driver's licence keywords (the US shapes and the UK licence share them).
+const DL_KEYWORDS: &[&str] = &[
+    "driver's license",
+    "drivers license",
+    "driver license",
+    "driver’s license",
+    "driving licence",
+    "dl#",
+    "dl #",
+    "dl no",
+    "license number",
+    "licence number",
+    "dln",
+    "lic#",
+    "driver lic",
+    "drivers lic",
+    "dl number",
+    "dl num",
+    "driver's lic",
+    "driver’s lic",
+    "driver's licence",
+    "driver licence",
+    "driving license",
+    "driving licence number",
+    "licencia de conducir",
+    "permiso de conducir",
+    "carnet de conducir",
+    "permis de conduire",
+    "führerschein",
+    "fuehrerschein",
+    "rijbewijs",
+    "patente di guida",
+];
+
 pub(crate) fn managed() -> &'static [ManagedIdentifier] {
     MANAGED
 }
@@ -2462,9 +2502,12 @@ static MANAGED: &[ManagedIdentifier] = &[
             "CC# 5555-5555-5555-4444",
             "amex card 3782 822463 10005",
             "4242424242424242",
+            "Card number: 6363 6839 7112 8443",
         ],
         negative_examples: &[
             "order number 4111111111111112",
+            "Card number: 6363 6839 7112 8444",
+            "Card number: 6364 6839 7112 8442",
             "4111 1111 1111 1111 1111 1111",
             "9111111111111119",
             "card 4111-1111-1111-1111-22",
@@ -2524,18 +2567,44 @@ static MANAGED: &[ManagedIdentifier] = &[
             "compte bancaire",
             "numéro de compte",
             "transit",
+            "account #",
+            "acct. no",
+            "acct number",
+            "acct nbr",
+            "account nbr",
+            "checking acct",
+            "savings acct",
+            "chequing account",
+            "chequing acct",
+            "kontonummer",
+            "número de cuenta",
+            "numero de cuenta",
+            "número da conta",
+            "numero di conto",
+            "rekeningnummer",
         ],
         keyword_rule: Required,
         validator: Some(ok_bank),
         examples: &[
             "bank account number: 123456789012",
             "checking account 0012345678",
+            "Account #: 4839201937",
+            "Acct. No. 4839201937",
+            "checking_acct: 4839201937",
+            "Account Number: 9572413",
         ],
-        negative_examples: &["order 123456789012", "account number 11111111"],
+        negative_examples: &[
+            "order 123456789012",
+            "account number 11111111",
+            "account number 1234567",
+            "order 9572413",
+        ],
         ..id(
             "BANK_ACCOUNT_NUMBER",
             Financial,
             Matcher::Shapes(&[
+                // Canadian account numbers have 7 to 12 digits.
+                "ddddddd",
                 "dddddddd",
                 "ddddddddd",
                 "dddddddddd",
@@ -2590,17 +2659,23 @@ static MANAGED: &[ManagedIdentifier] = &[
             "soc sec",
             "ssa number",
             "social security number",
-            "social",
+            "soc. sec",
+            "s.s.n",
+            "ss no",
         ],
         validator: Some(ok_ssn),
         examples: &[
             "SSN: 536-22-5181",
             "Employee Social Security 536 22 5181",
             "ssn 536225181",
+            "soc. sec. no. 536225181",
+            "S.S.N. 536-22-5181",
+            "ss_no: 536225181",
         ],
         negative_examples: &[
             "ticket 666-88-4068 closed",
             "ref 536225181",
+            "Social Insurance Number: 116860651",
             "000-12-3456",
             "536-22-51811",
         ],
@@ -2617,10 +2692,18 @@ static MANAGED: &[ManagedIdentifier] = &[
             "tax id",
             "tax identification",
             "individual taxpayer",
+            "taxpayer id",
+            "taxpayer number",
+            "i.t.i.n",
         ],
         keyword_rule: Required,
         validator: Some(ok_itin),
-        examples: &["ITIN: 912-70-1234"],
+        examples: &[
+            "ITIN: 912-70-1234",
+            "Taxpayer ID: 979-63-4194",
+            "taxpayer_id: 979-63-4194",
+            "I.T.I.N. 979-63-4194",
+        ],
         negative_examples: &["912-70-1234", "ITIN: 912-40-1234"],
         ..id(
             "USA_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
@@ -2686,6 +2769,7 @@ static MANAGED: &[ManagedIdentifier] = &[
             "nas",
             "sin#",
             "social ins",
+            "s.i.n",
         ],
         keyword_rule: Required,
         validator: Some(ok_sin),
@@ -2693,6 +2777,10 @@ static MANAGED: &[ManagedIdentifier] = &[
             "SIN 130 692 544",
             "social insurance number 130-692-544",
             "numéro d’assurance sociale 130692544",
+            "S.I.N. 116 860 651",
+            "Social Insurance Number: 116860651",
+            "social insurance no. 116860651",
+            "SocialInsuranceNo: 116860651",
         ],
         negative_examples: &["SIN 130 692 545", "ref 130 692 544"],
         ..id(
@@ -2729,9 +2817,14 @@ static MANAGED: &[ManagedIdentifier] = &[
             "pessoa fisica",
             "contribuinte",
             "cic",
+            "c.p.f",
         ],
         validator: Some(ok_cpf),
-        examples: &["CPF 529.982.247-25", "cpf: 52998224725"],
+        examples: &[
+            "CPF 529.982.247-25",
+            "cpf: 52998224725",
+            "C.P.F.: 52998224725",
+        ],
         negative_examples: &["529.982.247-26", "52998224725"],
         ..id(
             "BRAZIL_CPF_NUMBER",
@@ -2749,6 +2842,9 @@ static MANAGED: &[ManagedIdentifier] = &[
             "número de identificación",
             "identidad",
             "dnie",
+            "d.n.i",
+            "n.i.e",
+            "n.i.f",
         ],
         keyword_rule: Required,
         validator: Some(ok_dni),
@@ -2756,17 +2852,32 @@ static MANAGED: &[ManagedIdentifier] = &[
             "DNI 12345678Z",
             "documento nacional de identidad 12345678-Z",
             "NIE X1234567L",
+            "DNI: 58.445.675-F",
+            "DNI: 02778053k",
+            "NIE: Y-7302823-S",
+            "NIE: X-1234567-l",
+            "D.N.I. 40732739 S",
+            "N.I.E. X1234567L",
         ],
-        negative_examples: &["DNI 12345678A", "ref 12345678Z"],
+        negative_examples: &[
+            "DNI 12345678A",
+            "ref 12345678Z",
+            "DNI: 58.445.675-G",
+            "DNI: 02778053kg",
+            "ref 02778053k",
+        ],
         ..id(
             "SPAIN_DNI_NUMBER",
             Personal,
             Matcher::Shapes(&[
-                "ddddddddL",
-                "dddddddd-L",
+                "ddddddddl",
+                "dddddddd-l",
                 "dddddddd L",
-                "LdddddddL",
-                "Lddddddd-L",
+                "dd.ddd.ddd-l",
+                "dd.ddd.dddl",
+                "Ldddddddl",
+                "Lddddddd-l",
+                "L-ddddddd-l",
             ]),
         )
     },
@@ -2794,27 +2905,25 @@ static MANAGED: &[ManagedIdentifier] = &[
         )
     },
     ManagedIdentifier {
-        keywords: &[
-            "driver's license",
-            "drivers license",
-            "driver license",
-            "driver’s license",
-            "driving licence",
-            "dl#",
-            "dl #",
-            "dl no",
-            "license number",
-            "licence number",
-            "dln",
-            "lic#",
-            "driver lic",
-            "drivers lic",
-        ],
+        keywords: DL_KEYWORDS,
         keyword_rule: Required,
         validator: Some(ok_drivers_license),
         recommended: true,
-        examples: &["driver's license D7391528", "DL# 739152846"],
-        negative_examples: &["license MIT", "ref D1234567"],
+        examples: &[
+            "driver's license D7391528",
+            "DL# 739152846",
+            "Driver's License: L011-146-46-712-7",
+            "Driver's License: 123 456 781",
+            "dl_number: 20370451",
+            "DL Number: G2156-89971-74777",
+            "Driver's Lic: D7391528",
+        ],
+        negative_examples: &[
+            "license MIT",
+            "ref D1234567",
+            "ref L011-146-46-712-7",
+            "ref 123 456 781",
+        ],
         ..id(
             "DRIVERS_LICENSE",
             Personal,
@@ -2832,8 +2941,29 @@ static MANAGED: &[ManagedIdentifier] = &[
                 "Lddd-dddd-dddd",
                 "Ldddd-ddddd-ddddd",
                 "Lddd-ddd-ddd-ddd",
+                // Florida and New York as printed on the card.
+                "Lddd-ddd-dd-ddd-d",
+                "ddd ddd ddd",
             ]),
         )
+    },
+    ManagedIdentifier {
+        keywords: DL_KEYWORDS,
+        keyword_rule: Required,
+        recommended: true,
+        examples: &[
+            "Driving licence number: MORGA753116SM9IJ",
+            "Driver License No. TAYLO610141AE9WD",
+            "driving licence JO999802145J99AB",
+        ],
+        negative_examples: &[
+            "ref MORGA753116SM9IJ",
+            "Driving licence number: MORGA713116SM9IJ",
+            "Driving licence number: MORGA750016SM9IJ",
+            "Driving licence number: MORGA753116SM9IJX",
+            "Driving licence number: MO9GA753116SM9IJ",
+        ],
+        ..id("DRIVERS_LICENSE", Personal, Matcher::UkDrivingLicence)
     },
     ManagedIdentifier {
         keywords: &[
@@ -2858,6 +2988,17 @@ static MANAGED: &[ManagedIdentifier] = &[
             "data di nascita",
             "geboortedatum",
             "naissance",
+            "geb.",
+            "geburtstag",
+            "nacido el",
+            "nacida el",
+            "nascido em",
+            "nascida em",
+            "nato il",
+            "nata il",
+            "data nascita",
+            "data de nasc",
+            "fecha nac",
         ],
         keyword_rule: Required,
         severity: SeverityRule::ByCount,
@@ -2883,6 +3024,12 @@ static MANAGED: &[ManagedIdentifier] = &[
             "D.O.B. May 10th, 1942",
             "born on the 1st of May 1990",
             "DOB 22nd Dec. 1971",
+            "geb. 04.03.1985",
+            "nacido el 13/05/1973",
+            "nascido em 22/03/1998",
+            "nato il 08/02/1976",
+            "nata il 08/02/1976",
+            "data_nascita: 1976-02-08",
         ],
         negative_examples: &[
             "2015-04-12T07:00:55 INFO worker",
