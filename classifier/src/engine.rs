@@ -123,6 +123,7 @@ impl Shape {
             (Some(_), None) => false,
             (Some(b'~'), Some(b)) => is_sep(b),
             (Some(b'L' | b'A'), Some(b)) => b.is_ascii_uppercase(),
+            (Some(b'l'), Some(b)) => b.is_ascii_alphabetic(),
             (Some(c), Some(b)) => b == c,
         }
     }
@@ -295,6 +296,7 @@ pub(crate) struct Compiled {
     iban_rules: Option<(u32, u32)>,
     latlong_rule: Option<u32>,
     email_rule: Option<u32>,
+    uk_licence_rule: Option<u32>,
     keywords: Option<AhoCorasick>,
     keyword_rules: Vec<RuleSet>,
     customs: Vec<u32>,
@@ -580,6 +582,7 @@ impl Compiled {
         let mut shapes_by_run: Vec<Vec<(u32, Shape)>> = vec![Vec::new(); 33];
         let (mut date_rule, mut phone_rule, mut iban_rules, mut latlong_rule, mut email_rule) =
             (None, None, None, None, None);
+        let mut uk_licence_rule = None;
         for (i, rule) in rules.iter().enumerate() {
             let Some(m) = rule.managed() else { continue };
             let i = i as u32;
@@ -629,6 +632,7 @@ impl Compiled {
                 Matcher::Iban => iban_rules = Some((i, rule.ty)),
                 Matcher::LatLong => latlong_rule = Some(i),
                 Matcher::Email => email_rule = Some(i),
+                Matcher::UkDrivingLicence => uk_licence_rule = Some(i),
             }
         }
         // Anchors in length classes, for `group_anchors`.
@@ -860,6 +864,7 @@ impl Compiled {
             iban_rules,
             latlong_rule,
             email_rule,
+            uk_licence_rule,
             keywords,
             keyword_rules,
             customs,
@@ -911,7 +916,7 @@ impl Compiled {
         if ctx.outer.is_some_and(|o| o.contains(rule)) {
             return true;
         }
-        if ctx.whole_cell {
+        if ctx.whole_cell && label_cell(buf, start, end) {
             return self.keyword_for(rule, &buf[..start], 0)
                 || self.keyword_for(rule, &buf[end..], 0);
         }
@@ -1439,7 +1444,8 @@ impl Compiled {
             || self.date_rule.is_some()
             || self.phone_rule.is_some()
             || self.iban_rules.is_some()
-            || self.latlong_rule.is_some();
+            || self.latlong_rule.is_some()
+            || self.uk_licence_rule.is_some();
         if !any_digit_rule {
             return;
         }
@@ -1461,7 +1467,12 @@ impl Compiled {
             // rest of the word (base64, hex, identifiers) is skipped.
             let lead_ok = not_word(b1) | (upper(b1) & (not_word(b2) | (upper(b2) & not_word(b3))));
             // No numeric identifier is glued to a lower-case letter (base64, hex, words).
-            let glued = j < buf.len() && class(j) & LOWER_CASE != 0;
+            // Two exceptions, tested only after a lower-case letter: a day's ordinal suffix
+            // (`26th April`) and a DNI's lower-case check letter (`02778053k`).
+            let glued = j < buf.len()
+                && class(j) & LOWER_CASE != 0
+                && ordinal_len(buf, pos, j) == 0
+                && !dni_letter(buf, pos, j);
             // A run that goes on from a number past `-`, `.` or `/` (`2015-04-12`, `10.0.0.1`,
             // `07:00:55.205836`) starts no identifier: every matcher refuses such a start
             // (shapes and phones by their left boundary, dates and coordinates as glued, an
@@ -1473,9 +1484,48 @@ impl Compiled {
             {
                 skip_until = h.end;
                 hits.push(h);
+            } else if j - pos >= 6
+                && upper(b1)
+                && j < buf.len()
+                && upper(class(j))
+                && pos >= skip_until
+                && let Some(ri) = self.uk_licence_rule
+                && let Some(h) = self.uk_licence_at(ri, buf, pos, ctx)
+            {
+                // A UK driving licence: letters before its date digits (more than the two
+                // that `lead_ok` lets through), an upper-case initial after them.
+                skip_until = h.end;
+                hits.push(h);
             }
             i = skip_word(buf, j, end);
         }
+    }
+
+    /// A UK driving licence number whose date digits start at `pos`, with a keyword.
+    fn uk_licence_at(&self, ri: u32, buf: &[u8], pos: usize, ctx: &Context<'_>) -> Option<Hit> {
+        // The surname's letters before `pos`; the 9s padding a short one are in the run.
+        let letters = buf[pos.saturating_sub(5)..pos]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_uppercase())
+            .count();
+        let start = pos - letters;
+        let end = start + 16;
+        if start > 0 && (buf[start - 1].is_ascii_alphanumeric() || buf[start - 1] == b'_')
+            || end > buf.len()
+            || buf
+                .get(end)
+                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
+            || !v::uk_driving_licence(&buf[start..end])
+            || !self.has_keyword(ri as usize, buf, start, end, ctx, KEYWORD_DISTANCE)
+        {
+            return None;
+        }
+        Some(Hit {
+            ty: self.rules[ri as usize].ty,
+            start,
+            end,
+        })
     }
 
     /// Tries every numeric identifier at the digit run `buf[pos..pos + n]` and returns the best.
@@ -1488,7 +1538,7 @@ impl Compiled {
             if ctx.outer.is_some_and(|o| o.contains(rule)) {
                 return true;
             }
-            if ctx.whole_cell {
+            if ctx.whole_cell && label_cell(buf, start, end) {
                 return this.has_keyword(rule, buf, start, end, ctx, KEYWORD_DISTANCE);
             }
             // Keywords before `start`, computed once per start position.
@@ -2362,6 +2412,19 @@ fn key_ids(buf: &[u8], from: usize, to: usize, out: &mut Vec<usize>) {
     }
 }
 
+/// Whether a cell or JSON string holding a match at `start..end` is a label with its value
+/// (`SSN 536-22-5181`, `536-22-5181 (ssn)`), where a keyword anywhere in the cell counts,
+/// rather than free text (a `notes` or `comment` cell), where the text rule applies: a keyword
+/// within `KEYWORD_DISTANCE` characters before the match. The threshold is that same distance:
+/// a cell is a label when the text around the match, both sides together, is at most
+/// `KEYWORD_DISTANCE` characters, so every keyword it holds is within the distance of the
+/// match, on whichever side (a cell puts its label after the value as often as before).
+fn label_cell(buf: &[u8], start: usize, end: usize) -> bool {
+    let chars = |s: &[u8]| s.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+    buf.len() - (end - start) <= KEYWORD_DISTANCE
+        || chars(&buf[..start]) + chars(&buf[end..]) <= KEYWORD_DISTANCE
+}
+
 /// Returns the index `distance` characters (not bytes) before `pos`, or 0.
 fn back_chars(buf: &[u8], pos: usize, distance: usize) -> usize {
     let from = pos.saturating_sub(distance);
@@ -2591,11 +2654,11 @@ fn match_shape(
         if !ok {
             return None;
         }
-        if matches!(c, b'd' | b'L' | b'A') {
+        if matches!(c, b'd' | b'L' | b'A' | b'l') {
             if n >= sig.len() {
                 return None;
             }
-            sig[n] = b;
+            sig[n] = b.to_ascii_uppercase();
             n += 1;
         }
         i += 1;
@@ -2641,6 +2704,7 @@ fn fits(c: u8, b: u8) -> bool {
     match c {
         b'd' => b.is_ascii_digit(),
         b'L' => b.is_ascii_uppercase(),
+        b'l' => b.is_ascii_alphabetic(),
         b'A' => b.is_ascii_uppercase() || b.is_ascii_digit(),
         b'~' => is_sep(b),
         lit => b == lit,
@@ -2694,71 +2758,167 @@ fn match_iban(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
     v::iban(&sig[..k]).then_some((start, i))
 }
 
-const MONTHS: &[&[u8]] = &[
-    b"january",
-    b"february",
-    b"march",
-    b"april",
-    b"may",
-    b"june",
-    b"july",
-    b"august",
-    b"september",
-    b"october",
-    b"november",
-    b"december",
-    b"jan",
-    b"feb",
-    b"mar",
-    b"apr",
-    b"jun",
-    b"jul",
-    b"aug",
-    b"sep",
-    b"sept",
-    b"oct",
-    b"nov",
-    b"dec",
-];
+/// Bytes a month name may start with (see `month_number`), either case.
+static MONTH_START: [bool; 256] = {
+    let mut t = [false; 256];
+    let first = b"jfmasondgle";
+    let mut k = 0;
+    while k < first.len() {
+        t[first[k] as usize] = true;
+        t[first[k].to_ascii_uppercase() as usize] = true;
+        k += 1;
+    }
+    t
+};
 
+/// Whether `b` can be part of a month name: an ASCII letter or a byte of a multi-byte UTF-8
+/// character (`März`, `février`, `août`, `março`).
+#[inline]
+fn month_byte(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b >= 0x80
+}
+
+/// The month a lower-cased word names: full names and the usual abbreviations in English,
+/// German, French, Spanish, Italian, Portuguese and Dutch, with and without their accents
+/// (`märz`/`maerz`/`marz`, `août`/`aout`). UTF-8 bytes are written as escapes: `\xc3\xa4` ä,
+/// `\xc3\xa9` é, `\xc3\xbb` û, `\xc3\xa7` ç.
+fn month_number(word: &[u8]) -> Option<u32> {
+    Some(match word {
+        b"january" | b"jan" | b"januar" | b"j\xc3\xa4nner" | b"jaenner" | b"janvier" | b"janv"
+        | b"enero" | b"ene" | b"gennaio" | b"gen" | b"janeiro" | b"januari" => 1,
+        b"february" | b"feb" | b"februar" | b"f\xc3\xa9vrier" | b"fevrier" | b"f\xc3\xa9vr"
+        | b"fevr" | b"febrero" | b"febbraio" | b"fevereiro" | b"fev" | b"februari" => 2,
+        b"march" | b"mar" | b"m\xc3\xa4rz" | b"maerz" | b"marz" | b"m\xc3\xa4r" | b"mrz"
+        | b"mars" | b"marzo" | b"mar\xc3\xa7o" | b"marco" | b"maart" | b"mrt" => 3,
+        b"april" | b"apr" | b"avril" | b"avr" | b"abril" | b"abr" | b"aprile" => 4,
+        b"may" | b"mai" | b"mayo" | b"maggio" | b"mag" | b"maio" | b"mei" => 5,
+        b"june" | b"jun" | b"juni" | b"juin" | b"junio" | b"giugno" | b"giu" | b"junho" => 6,
+        b"july" | b"jul" | b"juli" | b"juillet" | b"juil" | b"julio" | b"luglio" | b"lug"
+        | b"julho" => 7,
+        b"august" | b"aug" | b"ao\xc3\xbbt" | b"aout" | b"agosto" | b"ago" | b"augustus" => 8,
+        b"september" | b"sep" | b"sept" | b"septembre" | b"septiembre" | b"setiembre"
+        | b"settembre" | b"set" | b"setembro" => 9,
+        b"october" | b"oct" | b"oktober" | b"okt" | b"octobre" | b"octubre" | b"ottobre"
+        | b"ott" | b"outubro" | b"out" => 10,
+        b"november" | b"nov" | b"novembre" | b"noviembre" | b"novembro" => 11,
+        b"december" | b"dec" | b"dezember" | b"dez" | b"d\xc3\xa9cembre" | b"decembre"
+        | b"d\xc3\xa9c" | b"diciembre" | b"dic" | b"dicembre" | b"dezembro" => 12,
+        _ => return None,
+    })
+}
+
+/// The month named by the word at `i` (the whole word: `Marchs` is none) and the word's
+/// length in bytes. Called at most once per digit run that a month may follow, so a byte
+/// table rejects most words at their first byte, and the rest are lower-cased (Latin-1
+/// capitals too: `MÄRZ`) into a small buffer that one `match` looks up.
 fn month_at(buf: &[u8], i: usize) -> Option<(u32, usize)> {
-    if !buf.get(i).is_some_and(|b| b"JFMASONDjfmasond".contains(b)) {
+    if !buf.get(i).is_some_and(|&b| MONTH_START[usize::from(b)]) {
         return None;
     }
-    let mut best: Option<(u32, usize)> = None;
-    for (k, m) in MONTHS.iter().enumerate() {
-        if i + m.len() <= buf.len() && buf[i..i + m.len()].eq_ignore_ascii_case(m) {
-            let after = i + m.len();
-            if after < buf.len() && buf[after].is_ascii_alphabetic() {
-                continue;
-            }
-            let month = if k < 12 {
-                k as u32 + 1
-            } else {
-                [1, 2, 3, 4, 6, 7, 8, 9, 9, 10, 11, 12][k - 12]
-            };
-            if best.is_none_or(|(_, l)| m.len() > l) {
-                best = Some((month, m.len()));
-            }
+    let mut word = [0u8; 10];
+    let mut k = 0;
+    let mut prev = 0u8;
+    while let Some(&b) = buf.get(i + k)
+        && month_byte(b)
+    {
+        if k == word.len() {
+            return None;
         }
+        word[k] = if prev == 0xC3 && (0x80..=0x9E).contains(&b) {
+            b + 0x20
+        } else {
+            b.to_ascii_lowercase()
+        };
+        prev = b;
+        k += 1;
     }
-    best
+    Some((month_number(&word[..k])?, k))
 }
 
 fn month_before(buf: &[u8], end: usize) -> Option<(u32, usize)> {
-    if end == 0 || !buf[end - 1].is_ascii_alphabetic() {
+    if end == 0 || !month_byte(buf[end - 1]) {
         return None;
     }
     // Find a month name ending at `end`.
     let mut s = end;
-    while s > 0 && buf[s - 1].is_ascii_alphabetic() && end - s < 10 {
+    while s > 0 && month_byte(buf[s - 1]) && end - s < 10 {
         s -= 1;
     }
-    if s == end || (s > 0 && buf[s - 1].is_ascii_alphanumeric()) {
+    if s == end || (s > 0 && (buf[s - 1].is_ascii_alphanumeric() || buf[s - 1] >= 0x80)) {
         return None;
     }
     let (m, len) = month_at(buf, s)?;
     (s + len == end).then_some((m, s))
+}
+
+/// The length of an ordinal suffix after a day at `buf[pos..e]` (`26th`, `1st`, `2nd`,
+/// `3rd`, French `1er`, Spanish and Portuguese `1º`), or 0.
+#[inline]
+fn ordinal_len(buf: &[u8], pos: usize, e: usize) -> usize {
+    if e - pos > 2 {
+        return 0;
+    }
+    let len = match buf.get(e..e + 2) {
+        Some(s) if s.eq_ignore_ascii_case(b"st") || s.eq_ignore_ascii_case(b"nd") => 2,
+        Some(s) if s.eq_ignore_ascii_case(b"rd") || s.eq_ignore_ascii_case(b"th") => 2,
+        Some(s) if s.eq_ignore_ascii_case(b"er") && e - pos == 1 && buf[pos] == b'1' => 2,
+        Some(b"\xc2\xba") => 2,
+        _ => return 0,
+    };
+    if buf.get(e + len).is_some_and(|b| b.is_ascii_alphanumeric()) {
+        0
+    } else {
+        len
+    }
+}
+
+/// Whether the digit run `buf[pos..j]` is a DNI's eight digits followed by one letter and
+/// no more (`02778053k`).
+#[inline]
+fn dni_letter(buf: &[u8], pos: usize, j: usize) -> bool {
+    j - pos == 8 && !buf.get(j + 1).is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// The length of a connecting word before a month or year (`1st of May`, `4 de março de
+/// 1985`, `7 de marzo del 1963`), space included, or 0.
+#[inline]
+fn connector_len(buf: &[u8], k: usize) -> usize {
+    for c in [&b"of "[..], b"de ", b"del "] {
+        if buf
+            .get(k..k + c.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(c))
+        {
+            return c.len();
+        }
+    }
+    0
+}
+
+/// A date written day first with a month name: `k` is the space after the day at
+/// `buf[pos..]` (and its ordinal suffix or dot), `d` the day: `12 April 1980`, `26th April
+/// 1993`, `1st of May 1990`, `4. März 1985`, `4 de março de 1985`.
+fn day_month_year(buf: &[u8], pos: usize, d: u32, k: usize) -> Option<(usize, usize)> {
+    if buf.get(k) != Some(&b' ') {
+        return None;
+    }
+    let k = k + 1;
+    let k = k + connector_len(buf, k);
+    let (m, len) = month_at(buf, k)?;
+    let mut k = k + len;
+    if buf.get(k) == Some(&b'.') {
+        k += 1;
+    }
+    if buf.get(k) == Some(&b',') {
+        k += 1;
+    }
+    if buf.get(k) != Some(&b' ') {
+        return None;
+    }
+    let k = k + 1;
+    let k = k + connector_len(buf, k);
+    let e3 = digits_at(buf, k, 4, 4)?;
+    let y = num(&buf[k..e3]);
+    (v::ymd(y, m, d) && not_glued(buf, pos, e3)).then_some((pos, e3))
 }
 
 fn num(buf: &[u8]) -> u32 {
@@ -2840,35 +3000,33 @@ fn match_date(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
             let y = num(&buf[e1 + 2 + len..e3]);
             return (v::ymd(y, m, d) && not_glued(buf, pos, e3)).then_some((pos, e3));
         }
+        // 4. März 1985
+        if sep == b'.' && buf.get(e1 + 1) == Some(&b' ') {
+            return day_month_year(buf, pos, num(&buf[pos..e1]), e1 + 1);
+        }
         return None;
     }
-    if (1..=2).contains(&n) && sep == b' ' {
+    // 26th April 1993, 1er mai 1990: the suffix, if any, ends the day.
+    let ord = if (1..=2).contains(&n) {
+        ordinal_len(buf, pos, e1)
+    } else {
+        0
+    };
+    if (1..=2).contains(&n)
+        && (sep == b' ' || ord > 0)
+        && let Some(r) = day_month_year(buf, pos, num(&buf[pos..e1]), e1 + ord)
+    {
         // 12 April 1980
-        if let Some((m, len)) = month_at(buf, e1 + 1) {
-            let mut k = e1 + 1 + len;
-            if buf.get(k) == Some(&b'.') {
-                k += 1;
-            }
-            if buf.get(k) == Some(&b',') {
-                k += 1;
-            }
-            if buf.get(k) != Some(&b' ') {
-                return None;
-            }
-            let e3 = digits_at(buf, k + 1, 4, 4)?;
-            let d = num(&buf[pos..e1]);
-            let y = num(&buf[k + 1..e3]);
-            return (v::ymd(y, m, d) && not_glued(buf, pos, e3)).then_some((pos, e3));
-        }
+        return Some(r);
     }
     if (1..=2).contains(&n) && pos >= 4 && buf[pos - 1] == b' ' {
-        // April 12, 1980
+        // April 12, 1980; May 10th, 1942
         let mut mend = pos - 1;
         if buf[mend - 1] == b'.' {
             mend -= 1;
         }
         if let Some((m, mstart)) = month_before(buf, mend) {
-            let mut k = e1;
+            let mut k = e1 + ord;
             if buf.get(k) == Some(&b',') {
                 k += 1;
             }
@@ -2898,15 +3056,19 @@ fn match_date(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
 fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)> {
     let plus = pos > 0 && buf[pos - 1] == b'+';
     let paren = pos > 0 && buf[pos - 1] == b'(';
-    // No separator after the run: one group, which must be a whole number (ten digits, or
-    // 10 to 15 after `+`; an open parenthesis never closes). The checks below would say so
-    // after collecting it.
-    if !matches!(buf.get(pos + n), Some(b')' | b' ' | b'-' | b'.' | b'('))
+    // A slash may follow an area code with its trunk 0 (`030/901820`, German usage).
+    let next = buf.get(pos + n).copied();
+    let slash = next == Some(b'/') && !plus && !paren && (3..=6).contains(&n) && buf[pos] == b'0';
+    // No separator after the run: one group, which must be a whole number (ten digits, 10
+    // to 12 from a trunk 0, or 10 to 15 after `+`; an open parenthesis never closes). The
+    // checks below would say so after collecting it.
+    if !matches!(next, Some(b')' | b' ' | b'-' | b'.' | b'('))
+        && !slash
         && (paren
             || !(if plus {
                 (10..=15).contains(&n)
             } else {
-                n == 10
+                n == 10 || ((11..=12).contains(&n) && buf[pos] == b'0')
             }))
     {
         return None;
@@ -2933,6 +3095,8 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
     let mut i = start + usize::from(plus || paren);
     let mut groups = 0;
     let mut seps: [u8; 8] = [0; 8];
+    // Lengths of the first groups.
+    let mut lens: [usize; 8] = [0; 8];
     let mut end;
     let mut paren_open = paren;
     loop {
@@ -2953,6 +3117,7 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
         if groups > 7 {
             return None;
         }
+        lens[groups - 1] = i - gs;
         // Separator.
         let mut j = i;
         let mut sep = 0u8;
@@ -2964,7 +3129,7 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
                 j += 1;
             }
         } else if let Some(&b) = buf.get(j)
-            && (b == b' ' || b == b'-' || b == b'.')
+            && (b == b' ' || b == b'-' || b == b'.' || (b == b'/' && slash && groups == 1))
         {
             j += 1;
             sep = b;
@@ -3006,7 +3171,9 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
             return None;
         }
         if d[0] == b'1' && !(k == 11 && v::nanp_phone(d)) {
-            return None;
+            // A NANP number reserved for fiction (555-0100 to 555-0199), as test and sample
+            // data use: counted with a keyword only.
+            return (k == 11 && v::nanp_fiction(d)).then_some((start, end, false));
         }
         if groups == 1 && k < 10 {
             return None;
@@ -3015,10 +3182,35 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
     }
     // National: (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd, ddd ddd dddd, dddddddddd; or other
     // national formats with 9–11 digits in 2+ groups (keyword needed).
-    let nanp = k == 10 && v::nanp_phone(d) && (groups == 1 || groups == 3);
-    let nanp_with_1 = k == 11 && d[0] == b'1' && v::nanp_phone(d) && groups == 4;
-    let other = (9..=11).contains(&k) && groups >= 2 && d[0] == b'0';
-    (nanp || nanp_with_1 || other).then_some((start, end, false))
+    let nanp_like = |d: &[u8]| v::nanp_phone(d) || v::nanp_fiction(d);
+    let nanp = k == 10 && nanp_like(d) && (groups == 1 || groups == 3);
+    let nanp_with_1 = k == 11 && d[0] == b'1' && nanp_like(d) && groups == 4;
+    // Every national number below needs a keyword (the caller's rule), and each is told by
+    // its own country's grouping, so a run of digit groups in a log does not pass for one.
+    let lens = &lens[..groups.min(lens.len())];
+    // With a trunk 0 (UK, Germany, France, Italy's fixed lines, India, the Netherlands…):
+    // 9 to 12 digits, grouped, or 10 to 12 written together (`07700900921`).
+    let trunk = (9..=12).contains(&k) && d[0] == b'0' && (groups >= 2 || k >= 10);
+    // Brazil: a two-digit area code (no 0), then 9 + 8 digits (mobile) or 2–5 + 7 digits
+    // (fixed), the last four after a dash: `(11) 91234-5678`, `21 2139-7318`.
+    let brazil = groups == 3
+        && lens[0] == 2
+        && lens[2] == 4
+        && seps[1] == b'-'
+        && d[0] != b'0'
+        && d[1] != b'0'
+        && ((lens[1] == 5 && d[2] == b'9') || (lens[1] == 4 && (b'2'..=b'5').contains(&d[2])));
+    // Spain: nine digits, no trunk prefix, 6/7 (mobile) or 8/9 (fixed) first, in the
+    // usual groupings `612 345 678`, `91 123 45 67`, `912 34 56 78`.
+    let spain = k == 9
+        && (b'6'..=b'9').contains(&d[0])
+        && matches!(lens, [3, 3, 3] | [2, 3, 2, 2] | [3, 2, 2, 2]);
+    // Italy's mobiles: ten digits from 3, `312 345 6789`, `333 1234567`.
+    let italy = k == 10 && d[0] == b'3' && matches!(lens, [3, 3, 4] | [3, 7] | [3, 4, 3]);
+    // India's mobiles: ten digits from 6–9 in two groups of five, `98765 43210`.
+    let india = k == 10 && (b'6'..=b'9').contains(&d[0]) && lens == [5, 5];
+    (nanp || nanp_with_1 || trunk || brazil || spain || italy || india)
+        .then_some((start, end, false))
 }
 
 /// A latitude/longitude pair at the digit run `pos..pos+n`, e.g. `40.748817, -73.985428`.
@@ -3326,6 +3518,57 @@ mod tests {
         assert_eq!(alts[1].token_min, None);
         let prefixes = alts[1].prefixes.as_ref().expect("literal prefixes");
         assert!(prefixes.iter().any(|p| p.starts_with(b"access_token$")));
+    }
+
+    #[test]
+    fn month_names() {
+        let month = |s: &str| month_at(s.as_bytes(), 0).map(|(m, _)| m);
+        for (name, m) in [
+            ("January", 1),
+            ("Jänner", 1),
+            ("gennaio", 1),
+            ("FÉVRIER", 2),
+            ("fevereiro", 2),
+            ("März", 3),
+            ("MÄRZ", 3),
+            ("Mär", 3),
+            ("março", 3),
+            ("maart", 3),
+            ("avril", 4),
+            ("Mai", 5),
+            ("mei", 5),
+            ("juin", 6),
+            ("giugno", 6),
+            ("juillet", 7),
+            ("luglio", 7),
+            ("août", 8),
+            ("aout", 8),
+            ("Sept", 9),
+            ("septiembre", 9),
+            ("outubro", 10),
+            ("Okt", 10),
+            ("noviembre", 11),
+            ("décembre", 12),
+            ("Dezember", 12),
+            ("dic", 12),
+        ] {
+            assert_eq!(month(name), Some(m), "{name}");
+            assert_eq!(month(&format!("{name}, 1985")), Some(m), "{name}");
+        }
+        for word in [
+            "Marchs",
+            "marzipan",
+            "people",
+            "années",
+            "decembers",
+            "ma",
+            "j",
+        ] {
+            assert_eq!(month(word), None, "{word}");
+        }
+        // A month name as a whole word ending at an index.
+        assert_eq!(month_before(b"on M\xc3\xa4rz", 8), Some((3, 3)));
+        assert_eq!(month_before(b"Summer", 6), None);
     }
 
     #[test]

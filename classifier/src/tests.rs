@@ -227,6 +227,30 @@ fn keyword_rules_in_csv_and_tsv() {
 }
 
 #[test]
+fn cells_of_free_text_use_the_text_rule() {
+    let engine = Engine::default();
+    // A label with its value: a keyword anywhere in the cell counts.
+    let r = engine.classify_bytes("x.csv", b"id,ref\n1,SSN 536225181\n2,536225181 (ssn)\n");
+    assert_eq!(count(&r, "USA_SOCIAL_SECURITY_NUMBER"), 2);
+    let r = engine.classify_bytes("x.json", br#"{"ref": "536225181 (ssn)"}"#);
+    assert_eq!(count(&r, "USA_SOCIAL_SECURITY_NUMBER"), 1);
+    // Free text: the keyword must be within 30 characters before the value.
+    let csv = b"id,notes\n1,\"Passport copy requested, will follow up once order 48213955 has shipped\"\n2,\"Security code emailed separately. Parcel weight 248 g, locker 4530\"\n";
+    let r = engine.classify_bytes("x.csv", csv);
+    assert_eq!(kinds(&r), vec![]);
+    let json = br#"{"customer": {"notes": "Called re: card declined at POS, asked to re-enter the CVV. Case was escalated to the billing queue 214"}}"#;
+    let r = engine.classify_bytes("x.json", json);
+    assert_eq!(kinds(&r), vec![]);
+    let csv =
+        b"id,notes\n1,\"Long note about the customer account; passport no. C03005988 on file\"\n";
+    let r = engine.classify_bytes("x.csv", csv);
+    assert_eq!(count(&r, "USA_PASSPORT_NUMBER"), 1);
+    // Column names still count.
+    let r = engine.classify_bytes("x.csv", b"id,cvv\n1,214\n");
+    assert_eq!(count(&r, "CREDIT_CARD_SECURITY_CODE"), 1);
+}
+
+#[test]
 fn keyword_rules_in_json_and_jsonl() {
     let engine = Engine::default();
     let json = br#"{"customers": [{"nhs": {"value": "9434765919"}, "ref": "9434765919", "dob": 19800412}]}"#;

@@ -73,7 +73,8 @@ pub(crate) fn credit_card(s: &[u8]) -> bool {
                     && (14..=19).contains(&n))
                 || ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
         }
-        // Discover (6011, 644–649, 65, 622126–622925), UnionPay (62), Maestro (6…).
+        // Discover (6011, 644–649, 65, 622126–622925), UnionPay (62), Maestro (6…), Elo's
+        // 636297 and 636368 (its other ranges fall in 4, 50, 509, 627 and 65).
         b'6' => {
             let p2 = p(2);
             let p3 = p(3);
@@ -86,7 +87,8 @@ pub(crate) fn credit_card(s: &[u8]) -> bool {
                 || p4 == 6759
                 || p4 == 6761
                 || p4 == 6762
-                || p4 == 6763)
+                || p4 == 6763
+                || (n == 16 && matches!(p(6), 636297 | 636368)))
                 && (16..=19).contains(&n)
         }
         // UATP.
@@ -483,6 +485,50 @@ pub(crate) fn nanp_phone(s: &[u8]) -> bool {
             && s[3] >= b'2'
             && &s[3..6] == b"555"
             && &s[6..8] != b"01"
+}
+
+/// Returns true if `s` is a UK (DVLA) driving licence number: five surname characters
+/// (letters, then 9s padding a short name), six date-of-birth digits (decade, month with 50
+/// added for women, day, year) that make a real day, two initials (a letter, then a letter or
+/// 9; or 99), a digit and two check characters (letters or digits).
+pub(crate) fn uk_driving_licence(s: &[u8]) -> bool {
+    if s.len() != 16 {
+        return false;
+    }
+    let up = |b: u8| b.is_ascii_uppercase();
+    let padded = |t: &[u8]| {
+        let k = t.iter().take_while(|&&b| up(b)).count();
+        t[k..].iter().all(|&b| b == b'9')
+    };
+    let two = |a: u8, b: u8| u32::from(a - b'0') * 10 + u32::from(b - b'0');
+    if !up(s[0]) || !padded(&s[..5]) || !s[5..11].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let month = two(s[6], s[7]) % 50;
+    let day = two(s[8], s[9]);
+    let days = match month {
+        2 => 29,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    (1..=12).contains(&month)
+        && two(s[6], s[7]) <= 62
+        && (1..=days).contains(&day)
+        && (up(s[11]) || &s[11..13] == b"99")
+        && padded(&s[11..13])
+        && s[13].is_ascii_digit()
+        && s[14..].iter().all(|&b| up(b) || b.is_ascii_digit())
+}
+
+/// Returns true if `s` is a NANP number (ten digits, or eleven from 1) in the range reserved
+/// for fiction, 555-0100 to 555-0199, which test and sample data use.
+pub(crate) fn nanp_fiction(s: &[u8]) -> bool {
+    let s = if s.len() == 11 && s[0] == b'1' {
+        &s[1..]
+    } else {
+        s
+    };
+    s.len() == 10 && all_digits(s) && s[0] >= b'2' && &s[3..8] == b"55501"
 }
 
 /// Returns true if `s` is an international phone number in E.164: country code then a
