@@ -123,7 +123,6 @@ impl Shape {
             (Some(_), None) => false,
             (Some(b'~'), Some(b)) => is_sep(b),
             (Some(b'L' | b'A'), Some(b)) => b.is_ascii_uppercase(),
-            (Some(b'l'), Some(b)) => b.is_ascii_alphabetic(),
             (Some(c), Some(b)) => b == c,
         }
     }
@@ -311,7 +310,8 @@ fn shape_of(s: &str) -> Shape {
     let bytes = s.as_bytes().to_vec();
     let lead = bytes.iter().position(|&b| b == b'd').unwrap_or(0);
     let run = bytes[lead..].iter().take_while(|&&b| b == b'd').count();
-    let after_run = bytes.get(lead + run).copied();
+    // A letter of either case after the run is left to `match_shape` (as no layout).
+    let after_run = bytes.get(lead + run).copied().filter(|&c| c != b'l');
     let second = lead + run + 1;
     let second_len = bytes
         .get(second..)
@@ -1466,26 +1466,23 @@ impl Compiled {
             // digit run. So only a word's first run can start a match: once it is tried, the
             // rest of the word (base64, hex, identifiers) is skipped.
             let lead_ok = not_word(b1) | (upper(b1) & (not_word(b2) | (upper(b2) & not_word(b3))));
-            // No numeric identifier is glued to a lower-case letter (base64, hex, words).
-            // Two exceptions, tested only after a lower-case letter: a day's ordinal suffix
-            // (`26th April`) and a DNI's lower-case check letter (`02778053k`).
-            let glued = j < buf.len()
-                && class(j) & LOWER_CASE != 0
-                && ordinal_len(buf, pos, j) == 0
-                && !dni_letter(buf, pos, j);
+            // No numeric identifier is glued to a lower-case letter (base64, hex, words), but
+            // for two exceptions told only for a run that may start one (`suffix_ok` below).
+            let glued = j < buf.len() && class(j) & LOWER_CASE != 0;
             // A run that goes on from a number past `-`, `.` or `/` (`2015-04-12`, `10.0.0.1`,
             // `07:00:55.205836`) starts no identifier: every matcher refuses such a start
             // (shapes and phones by their left boundary, dates and coordinates as glued, an
             // IBAN for want of its letters), so they are not asked.
             let continues = (b1 & NUMBER_SEP != 0) & (b2 & DIGIT != 0);
-            if lead_ok & !glued & !continues
+            if lead_ok & !continues
+                && (!glued || suffix_ok(buf, pos, j))
                 && pos >= skip_until
                 && let Some(h) = self.best_at(buf, pos, j - pos, ctx)
             {
                 skip_until = h.end;
                 hits.push(h);
-            } else if j - pos >= 6
-                && upper(b1)
+            } else if upper(b1)
+                && j - pos >= 6
                 && j < buf.len()
                 && upper(class(j))
                 && pos >= skip_until
@@ -2658,7 +2655,7 @@ fn match_shape(
             if n >= sig.len() {
                 return None;
             }
-            sig[n] = b.to_ascii_uppercase();
+            sig[n] = b;
             n += 1;
         }
         i += 1;
@@ -2853,45 +2850,50 @@ fn month_before(buf: &[u8], end: usize) -> Option<(u32, usize)> {
 
 /// The length of an ordinal suffix after a day at `buf[pos..e]` (`26th`, `1st`, `2nd`,
 /// `3rd`, French `1er`, Spanish and Portuguese `1º`), or 0.
-#[inline]
+#[inline(always)]
 fn ordinal_len(buf: &[u8], pos: usize, e: usize) -> usize {
+    let (Some(&a), Some(&b)) = (buf.get(e), buf.get(e + 1)) else {
+        return 0;
+    };
     if e - pos > 2 {
         return 0;
     }
-    let len = match buf.get(e..e + 2) {
-        Some(s) if s.eq_ignore_ascii_case(b"st") || s.eq_ignore_ascii_case(b"nd") => 2,
-        Some(s) if s.eq_ignore_ascii_case(b"rd") || s.eq_ignore_ascii_case(b"th") => 2,
-        Some(s) if s.eq_ignore_ascii_case(b"er") && e - pos == 1 && buf[pos] == b'1' => 2,
-        Some(b"\xc2\xba") => 2,
-        _ => return 0,
+    // `| 0x20` lower-cases a letter, and only a letter becomes one.
+    let ok = match [a | 0x20, b | 0x20] {
+        [b's', b't'] | [b'n', b'd'] | [b'r', b'd'] | [b't', b'h'] => true,
+        [b'e', b'r'] => e - pos == 1 && buf[pos] == b'1',
+        _ => a == 0xC2 && b == 0xBA,
     };
-    if buf.get(e + len).is_some_and(|b| b.is_ascii_alphanumeric()) {
-        0
+    if ok && !buf.get(e + 2).is_some_and(u8::is_ascii_alphanumeric) {
+        2
     } else {
-        len
+        0
     }
 }
 
-/// Whether the digit run `buf[pos..j]` is a DNI's eight digits followed by one letter and
-/// no more (`02778053k`).
-#[inline]
-fn dni_letter(buf: &[u8], pos: usize, j: usize) -> bool {
-    j - pos == 8 && !buf.get(j + 1).is_some_and(u8::is_ascii_alphanumeric)
+/// Whether the lower-case letter after the digit run `buf[pos..j]` may end a numeric
+/// identifier after all: a day's ordinal suffix (`26th April`, `1er mai`) or a DNI's check
+/// letter after its eight digits (`02778053k`).
+#[cold]
+fn suffix_ok(buf: &[u8], pos: usize, j: usize) -> bool {
+    let n = j - pos;
+    (n <= 2 && ordinal_len(buf, pos, j) > 0)
+        || (n == 8 && !buf.get(j + 1).is_some_and(u8::is_ascii_alphanumeric))
 }
 
 /// The length of a connecting word before a month or year (`1st of May`, `4 de março de
 /// 1985`, `7 de marzo del 1963`), space included, or 0.
 #[inline]
 fn connector_len(buf: &[u8], k: usize) -> usize {
-    for c in [&b"of "[..], b"de ", b"del "] {
-        if buf
-            .get(k..k + c.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(c))
-        {
-            return c.len();
-        }
+    let Some(&[a, b, c]) = buf.get(k..k + 3) else {
+        return 0;
+    };
+    // `| 0x20` lower-cases a letter, and only a letter becomes one.
+    match [a | 0x20, b | 0x20] {
+        [b'o', b'f'] | [b'd', b'e'] if c == b' ' => 3,
+        [b'd', b'e'] if c | 0x20 == b'l' && buf.get(k + 3) == Some(&b' ') => 4,
+        _ => 0,
     }
-    0
 }
 
 /// A date written day first with a month name: `k` is the space after the day at
@@ -3007,7 +3009,7 @@ fn match_date(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize)> {
         return None;
     }
     // 26th April 1993, 1er mai 1990: the suffix, if any, ends the day.
-    let ord = if (1..=2).contains(&n) {
+    let ord = if (1..=2).contains(&n) && (sep.is_ascii_alphabetic() || sep == 0xC2) {
         ordinal_len(buf, pos, e1)
     } else {
         0
@@ -3057,19 +3059,19 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
     let plus = pos > 0 && buf[pos - 1] == b'+';
     let paren = pos > 0 && buf[pos - 1] == b'(';
     // A slash may follow an area code with its trunk 0 (`030/901820`, German usage).
-    let next = buf.get(pos + n).copied();
-    let slash = next == Some(b'/') && !plus && !paren && (3..=6).contains(&n) && buf[pos] == b'0';
+    let slash_after = |g: usize| !plus && !paren && (3..=6).contains(&g) && buf[pos] == b'0';
     // No separator after the run: one group, which must be a whole number (ten digits, 10
     // to 12 from a trunk 0, or 10 to 15 after `+`; an open parenthesis never closes). The
     // checks below would say so after collecting it.
+    let next = buf.get(pos + n).copied();
     if !matches!(next, Some(b')' | b' ' | b'-' | b'.' | b'('))
-        && !slash
         && (paren
             || !(if plus {
                 (10..=15).contains(&n)
             } else {
                 n == 10 || ((11..=12).contains(&n) && buf[pos] == b'0')
             }))
+        && (next != Some(b'/') || !slash_after(n))
     {
         return None;
     }
@@ -3129,7 +3131,7 @@ fn match_phone(buf: &[u8], pos: usize, n: usize) -> Option<(usize, usize, bool)>
                 j += 1;
             }
         } else if let Some(&b) = buf.get(j)
-            && (b == b' ' || b == b'-' || b == b'.' || (b == b'/' && slash && groups == 1))
+            && (b == b' ' || b == b'-' || b == b'.' || (b == b'/' && groups == 1 && slash_after(k)))
         {
             j += 1;
             sep = b;

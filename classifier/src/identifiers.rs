@@ -8,7 +8,7 @@
 //!
 //! Matchers come in two families, chosen for speed:
 //! - **Shapes** for numeric identifiers (cards, SSNs, NHS numbers…): a tiny layout language
-//!   (`d` digit, `L` upper-case letter, `l` letter of either case (validators see it upper-cased),
+//!   (`d` digit, `L` upper-case letter, `l` letter of either case (validators see it as written),
 //!   `A` upper-case letter or digit, `~` one separator that is
 //!   a space or a dash and is the same throughout, anything else literal; a leading `!` marks a
 //!   layout that needs a keyword). The engine finds digit runs with a word-at-a-time scan and
@@ -57,7 +57,7 @@ pub(crate) enum KeywordRule {
 }
 
 /// Confirms a candidate: `raw` is the matched text, `sig` its significant characters (digits and
-/// letters, separators removed, upper-cased).
+/// letters, separators removed; a shape's `l` letter as written, so its validator folds case).
 pub(crate) type Validator = fn(raw: &[u8], sig: &[u8]) -> bool;
 
 /// What a value looks like.
