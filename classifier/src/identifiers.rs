@@ -316,6 +316,11 @@ const VENDOR_PREFIXES: &[&[u8]] = &[
     b"rdme_",
     b"tfp_",
     b"AQVN",
+    b"glft-",
+    b"glimt-",
+    b"glagent-",
+    b"gloas-",
+    b"glffct-",
 ];
 
 fn ok_bearer(raw: &[u8], sig: &[u8]) -> bool {
@@ -747,8 +752,16 @@ static MANAGED: &[ManagedIdentifier] = &[
         examples: &[
             "--build-arg 'GO_REPO_TOKEN=glpat-tFrjFXD7soVUrnTe2RnJ'",
             "-F token=glptt-0d66598d696a02da33fb65e2c6a06df4ba9ff7d1",
+            "gitlabToken=glimt-nwQddDNjFoMI1Mi5siwfueUsT",
+            "  \"gitlabToken\" => \"glft-RCrB1AnJxzYkiCvbdYy5\"",
+            "GITLAB_OAUTH_SECRET=gloas-fYia8G7YcFQCRfFMeihlkxzpeNX21i1e0fFKJkCSSYTzz6PGFrFNWoO0tE2Ev9rM",
         ],
-        negative_examples: &["glpat-xxxxxxxxxxxxxxxxxxxx"],
+        negative_examples: &[
+            "glpat-xxxxxxxxxxxxxxxxxxxx",
+            "glft-xxxxxxxxxxxxxxxxxxxx",
+            "glagent-<agent-token>",
+            "_gitlab_session=00000000000000000000000000000000",
+        ],
         ..id(
             "GITLAB_ACCESS_TOKEN",
             Credentials,
@@ -761,8 +774,18 @@ static MANAGED: &[ManagedIdentifier] = &[
                     "gldt-",
                     "glcbt-",
                     "glsoat-",
+                    "glft-",
+                    "glimt-",
+                    "glagent-",
+                    "gloas-",
+                    "glffct-",
+                    "_gitlab_session=",
                 ],
-                pattern: r"(?:glpat-[A-Za-z0-9_\-]{20,}|glptt-[0-9a-f]{40}|glrt-[A-Za-z0-9_\-]{20,}|GR1348941[A-Za-z0-9_\-]{20,}|gldt-[A-Za-z0-9_\-]{20,}|glcbt-[A-Za-z0-9_\-]{20,}|glsoat-[A-Za-z0-9_\-]{20,})",
+                // Personal, project, runner, deploy, CI build, service-account, feed,
+                // incoming-mail, agent, OAuth-application and feature-flag client tokens
+                // (docs.gitlab.com "token overview" prefixes), and the session cookie (found
+                // from its `=`: the quote it may take keeps it out of the token anchors).
+                pattern: r#"(?:glpat-[A-Za-z0-9_\-]{20,}|glptt-[0-9a-f]{40}|glrt-[A-Za-z0-9_\-]{20,}|GR1348941[A-Za-z0-9_\-]{20,}|gldt-[A-Za-z0-9_\-]{20,}|glcbt-[A-Za-z0-9_\-]{20,}|glsoat-[A-Za-z0-9_\-]{20,}|glft-[A-Za-z0-9_\-]{20}|glimt-[A-Za-z0-9_\-]{25}|glagent-[A-Za-z0-9_\-]{50}|gloas-[A-Za-z0-9_\-]{64}|glffct-[A-Za-z0-9_\-]{20}|_gitlab_session=["']?([0-9a-z]{32}))"#,
                 back: 0,
                 fwd: 100,
             },
