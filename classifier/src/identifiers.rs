@@ -494,6 +494,15 @@ fn ok_b64_user_password(_raw: &[u8], sig: &[u8]) -> bool {
         && !v::has_placeholder(password)
 }
 
+/// The operator after a key that ends in `token` (`token:`, `TOKEN=`, `"token": `, `token = `),
+/// for vendor tokens recognised under such a key. Anchors found from `=` and `:` cost nothing
+/// where there is no operator (prose) and a byte comparison or two at each one; the name of
+/// the vendor, searched everywhere instead, cost up to 4 % of the prose scan per name.
+const TOKEN_KEY_ANCHORS: &[&str] = &[
+    "oken:", "oken=", "oken =", "oken :", "oken\":", "oken\" :", "oken':", "OKEN=", "OKEN:",
+    "OKEN =", "OKEN\":",
+];
+
 /// Decodes standard or URL-safe base64 (padding optional); `None` if it is not base64.
 pub(crate) fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
@@ -576,15 +585,6 @@ const CVV_KEYWORDS: &[&str] = &[
 
 /// Returns the managed identifiers, in priority order: when two identifiers claim the same
 /// digits, the earlier one with its keyword present wins.
-/// The operator after a key that ends in `token` (`token:`, `TOKEN=`, `"token": `, `token = `),
-/// for vendor tokens recognised under such a key. Anchors found from `=` and `:` cost nothing
-/// where there is no operator (prose) and a byte comparison or two at each one; the name of
-/// the vendor, searched everywhere instead, cost up to 4 % of the prose scan per name.
-const TOKEN_KEY_ANCHORS: &[&str] = &[
-    "oken:", "oken=", "oken =", "oken :", "oken\":", "oken\" :", "oken':", "OKEN=", "OKEN:",
-    "OKEN =", "OKEN\":",
-];
-
 pub(crate) fn managed() -> &'static [ManagedIdentifier] {
     MANAGED
 }
