@@ -322,6 +322,13 @@ const VENDOR_PREFIXES: &[&[u8]] = &[
     b"rdme_",
     b"tfp_",
     b"AQVN",
+    b"glft-",
+    b"glimt-",
+    b"glagent-",
+    b"gloas-",
+    b"glffct-",
+    b"1//0",
+    b"secret_",
 ];
 
 fn ok_bearer(raw: &[u8], sig: &[u8]) -> bool {
@@ -451,6 +458,62 @@ fn ok_pem_b64(_raw: &[u8], sig: &[u8]) -> bool {
         None => false,
     }
 }
+/// Whether `s` holds an upper-case letter, a lower-case letter and a digit.
+fn mixed_case_and_digit(s: &[u8]) -> bool {
+    s.iter().any(u8::is_ascii_uppercase)
+        && s.iter().any(u8::is_ascii_lowercase)
+        && s.iter().any(u8::is_ascii_digit)
+}
+fn ok_mixed_random(_raw: &[u8], sig: &[u8]) -> bool {
+    mixed_case_and_digit(sig) && v::looks_random(sig)
+}
+fn ok_twitter_bearer(_raw: &[u8], sig: &[u8]) -> bool {
+    // 21 `A`s (the zero bytes that open the token), then URL-encoded base64 in which more runs
+    // of `A` are normal: the rest must be random, without the run-length test.
+    let tail = &sig[sig.iter().position(|&b| b != b'A').unwrap_or(sig.len())..];
+    tail.len() >= 40
+        && mixed_case_and_digit(tail)
+        && !v::has_placeholder(tail)
+        && v::entropy(tail) >= 4.0
+}
+fn ok_vault_legacy(raw: &[u8], sig: &[u8]) -> bool {
+    // Keys that HASHICORP_VAULT_TOKEN's own alternatives read (VAULT_TOKEN=, vaultToken:) are
+    // reported by that entry.
+    const OWN_KEYS: &[&[u8]] = &[
+        b"VAULT_TOKEN",
+        b"VAULT_CLIENT_TOKEN",
+        b"aultToken",
+        b"ault_token",
+    ];
+    !OWN_KEYS
+        .iter()
+        .any(|k| memchr::memmem::find(raw, k).is_some())
+        && mixed_case_and_digit(&sig[2..])
+        && v::looks_random(&sig[2..])
+}
+/// Base64 of `user:password` (Docker `auth`, npm `_auth`) with a real password.
+fn ok_b64_user_password(_raw: &[u8], sig: &[u8]) -> bool {
+    let Some(decoded) = base64_decode(sig) else {
+        return false;
+    };
+    let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (user, password) = (&decoded[..colon], &decoded[colon + 1..]);
+    !user.is_empty()
+        && decoded.iter().all(|&b| (0x21..0x7f).contains(&b))
+        && v::secret_value(password, false)
+        && !v::has_placeholder(password)
+}
+
+/// The operator after a key that ends in `token` (`token:`, `TOKEN=`, `"token": `, `token = `),
+/// for vendor tokens recognised under such a key. Anchors found from `=` and `:` cost nothing
+/// where there is no operator (prose) and a byte comparison or two at each one; the name of
+/// the vendor, searched everywhere instead, cost up to 4 % of the prose scan per name.
+const TOKEN_KEY_ANCHORS: &[&str] = &[
+    "oken:", "oken=", "oken =", "oken :", "oken\":", "oken\" :", "oken':", "OKEN=", "OKEN:",
+    "OKEN =", "OKEN\":",
+];
 
 /// Decodes standard or URL-safe base64 (padding optional); `None` if it is not base64.
 pub(crate) fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
@@ -793,8 +856,16 @@ static MANAGED: &[ManagedIdentifier] = &[
         examples: &[
             "--build-arg 'GO_REPO_TOKEN=glpat-tFrjFXD7soVUrnTe2RnJ'",
             "-F token=glptt-0d66598d696a02da33fb65e2c6a06df4ba9ff7d1",
+            "gitlabToken=glimt-nwQddDNjFoMI1Mi5siwfueUsT",
+            "  \"gitlabToken\" => \"glft-RCrB1AnJxzYkiCvbdYy5\"",
+            "GITLAB_OAUTH_SECRET=gloas-fYia8G7YcFQCRfFMeihlkxzpeNX21i1e0fFKJkCSSYTzz6PGFrFNWoO0tE2Ev9rM",
         ],
-        negative_examples: &["glpat-xxxxxxxxxxxxxxxxxxxx"],
+        negative_examples: &[
+            "glpat-xxxxxxxxxxxxxxxxxxxx",
+            "glft-xxxxxxxxxxxxxxxxxxxx",
+            "glagent-<agent-token>",
+            "_gitlab_session=00000000000000000000000000000000",
+        ],
         ..id(
             "GITLAB_ACCESS_TOKEN",
             Credentials,
@@ -807,8 +878,18 @@ static MANAGED: &[ManagedIdentifier] = &[
                     "gldt-",
                     "glcbt-",
                     "glsoat-",
+                    "glft-",
+                    "glimt-",
+                    "glagent-",
+                    "gloas-",
+                    "glffct-",
+                    "_gitlab_session=",
                 ],
-                pattern: r"(?:glpat-[A-Za-z0-9_\-]{20,}|glptt-[0-9a-f]{40}|glrt-[A-Za-z0-9_\-]{20,}|GR1348941[A-Za-z0-9_\-]{20,}|gldt-[A-Za-z0-9_\-]{20,}|glcbt-[A-Za-z0-9_\-]{20,}|glsoat-[A-Za-z0-9_\-]{20,})",
+                // Personal, project, runner, deploy, CI build, service-account, feed,
+                // incoming-mail, agent, OAuth-application and feature-flag client tokens
+                // (docs.gitlab.com "token overview" prefixes), and the session cookie (found
+                // from its `=`: the quote it may take keeps it out of the token anchors).
+                pattern: r#"(?:glpat-[A-Za-z0-9_\-]{20,}|glptt-[0-9a-f]{40}|glrt-[A-Za-z0-9_\-]{20,}|GR1348941[A-Za-z0-9_\-]{20,}|gldt-[A-Za-z0-9_\-]{20,}|glcbt-[A-Za-z0-9_\-]{20,}|glsoat-[A-Za-z0-9_\-]{20,}|glft-[A-Za-z0-9_\-]{20}|glimt-[A-Za-z0-9_\-]{25}|glagent-[A-Za-z0-9_\-]{50}|gloas-[A-Za-z0-9_\-]{64}|glffct-[A-Za-z0-9_\-]{20}|_gitlab_session=["']?([0-9a-z]{32}))"#,
                 back: 0,
                 fwd: 100,
             },
@@ -2381,6 +2462,348 @@ static MANAGED: &[ManagedIdentifier] = &[
                 pattern: r"[a-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}",
                 back: 14,
                 fwd: 80,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_mixed_random),
+        examples: &[
+            "\"refresh_token\": \"1//0D09dyPqAXen_CnLJIrKv71KdrUiR2JHtXS_ohkdPNjH-RGIoApQ-n9rTLNNUDs\"",
+            "GOOGLE_REFRESH_TOKEN=1//04gX9kTq3VvR0CgYIARAAGAQSNwF-L9IrWm2xQ7pZt8sKd5yHbN4cVe6uJf1oLa3Ri",
+        ],
+        negative_examples: &[
+            "refresh_token: 1//0xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "\"refresh_token\": \"1//0<refresh token>\"",
+            "see http://1//0abcdefghijklmnopqrstuvwxyzabcdefghijklmnop",
+        ],
+        ..id(
+            "GOOGLE_OAUTH_REFRESH_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                // `1//0` and URL-safe base64 (about 100 characters); the anchor is searched
+                // only inside long token runs.
+                anchors: &["1//0"],
+                pattern: r"1//0[A-Za-z0-9_\-]{40,512}",
+                back: 0,
+                fwd: 512,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_vault_legacy),
+        examples: &[
+            "vault_api_token = \"s.42HAY6efYh6wrcHe6azbFUYq\"",
+            "token: s.ZC9Ecf4M5g9o34Q6RkzGsj0z",
+            "{\"auth\": {\"client_token\": \"s.wOrq9dO9kzOcuvB06CMviJhZ\"}}",
+        ],
+        negative_examples: &[
+            "token: s.xxxxxxxxxxxxxxxxxxxxxxxx",
+            "token: s.THISSTRINGISALLUPPERCASE",
+            "token = \"s.thisstringisalllowercase\"",
+        ],
+        ..id(
+            "HASHICORP_VAULT_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                // Legacy service tokens (`s.` and 24 base62 characters) assigned to a key
+                // that ends in `token`.
+                anchors: TOKEN_KEY_ANCHORS,
+                pattern: r#"[A-Za-z0-9_.\-]{0,40}(?i:token)["']?[ \t]*(?:=>|:=|[:=])[ \t]*["']?(s\.[A-Za-z0-9]{24})(?-u:\b)"#,
+                back: 41,
+                fwd: 40,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_twitter_bearer),
+        examples: &[
+            "TWITTER_BEARER_TOKEN=AAAAAAAAAAAAAAAAAAAAAas9j0oB9m%3DnBvOvduliAGh8IUoBsxZNvlpnEH7negZPvRJ5VJsSh2YkHucNt",
+            "  bearer_token: \"AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRBkKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F\"",
+        ],
+        negative_examples: &[
+            "bearer_token = \"AAAAAAAAAAAAAAAAAAAAAxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+            "token: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "token: AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0uSeidULvsea4JtiGRiSDSJSIEUifiRBkKG5E2XzMDjRfl76ZC9Ub0wnz4X/sNiRVBChTYbJcE3F",
+        ],
+        ..id(
+            "TWITTER_BEARER_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                // App-only bearer tokens (21 `A`s, then URL-encoded base64: `%2B`, `%3D`) under
+                // a key that ends in `token`, not a piece of a longer base64 run (`+`, `/` or
+                // `=` after it). After `Bearer` the bearer rule reports them.
+                anchors: TOKEN_KEY_ANCHORS,
+                pattern: r#"[A-Za-z0-9_.\-]{0,40}(?i:token)["']?[ \t]*(?:=>|:=|[:=])[ \t]*["']?(AAAAAAAAAAAAAAAAAAAAA[A-Za-z0-9%]{60,200})(?:[^A-Za-z0-9%+/=]|\z)"#,
+                back: 41,
+                fwd: 260,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &[
+            "discord_token = \"MeQahYKELkd703IuYoR19jnsE7.0leIrL.WyJQZERTeMTwsGZ3fsdW0Wo0SozGJon_YTR2fH\"",
+            "DISCORD_BOT_TOKEN=MTA5ODc2NTQzMjEwOTg3NjU0Mw.GhKq3v.Xn8Lr2Pq5Wt9Yb4Zc7Dd1Ff6Gg0Hh3Jj8Kk2",
+        ],
+        negative_examples: &[
+            "DISCORD_BOT_TOKEN=<your bot token>",
+            "token: MeQahYKELkd703IuYoR19jnsE7.0leIrL.WyJQZERTeMTwsGZ3fsdW0Wo0SozGJon_YTR2fH",
+            "discord_token = \"MTxxxxxxxxxxxxxxxxxxxxxxxx.xxxxxx.xxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
+            "version = \"MeQahYKELkd703IuYoR19jnsE7.0leIrL.WyJQZERTeMTwsGZ3fsdW0Wo0SozGJon_YTR2fH\"",
+        ],
+        ..id(
+            "DISCORD_BOT_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                // Bot tokens (base64 user ID, timestamp, HMAC) under a Discord token key
+                // (`DISCORD_BOT_TOKEN`, `discordToken`).
+                anchors: TOKEN_KEY_ANCHORS,
+                pattern: r#"[A-Za-z0-9_.\-]{0,20}(?i:discord)[A-Za-z0-9_.\-]{0,20}(?i:token)["']?[ \t]*(?:=>|:=|[:=])[ \t]*["']?([MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})"#,
+                back: 50,
+                fwd: 90,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_mixed_random),
+        examples: &[
+            "NOTION_API_KEY=secret_iImYXbPjT703fg6X0NWiJIuvDhdL0LoYgga3MFO24OL",
+            "const notion = new Client({ auth: \"secret_Qm8vT2pLx9Rw4Kz7Yb1Nc5Df3Gh6Jk0Ls8Pq2Wr4Tuz\" })",
+        ],
+        negative_examples: &[
+            "NOTION_API_KEY=secret_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "secret_KeyRotationPolicyForProductionAccounts",
+        ],
+        ..id(
+            "API_KEY",
+            Credentials,
+            Matcher::Regex {
+                // Notion's legacy internal integration tokens (`ntn_` is in the vendor list).
+                anchors: &["secret_"],
+                pattern: r"secret_[A-Za-z0-9]{43}",
+                back: 0,
+                fwd: 43,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &[
+            "MAILGUN_API_KEY=70d262b1e23cc47c3ee38ae14e8496f2-facd5ab3-b46f9dda",
+            "mailgun_signing_key: 914c001dab552cf3c4b2fdd3a1ed8cf0-ccf5ee33-eb6dfd67",
+        ],
+        negative_examples: &[
+            "MAILGUN_API_KEY=00000000000000000000000000000000-00000000-00000000",
+            "build 70d262b1e23cc47c3ee38ae14e8496f2-facd5ab3-b46f9dda",
+        ],
+        ..id(
+            "MAILGUN_API_KEY",
+            Credentials,
+            Matcher::Regex {
+                // Current private API keys and webhook signing keys (32-8-8 hex) after a
+                // Mailgun name on the line.
+                anchors: &["mailgun", "Mailgun", "MAILGUN"],
+                pattern: r"(?i:mailgun)[^\r\n]{0,60}?(?-u:\b)([0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8})(?-u:\b)",
+                back: 0,
+                fwd: 120,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &[
+            "AIRTABLE_API_KEY=patblXcHOSGz9Be4j.85cfbadb341bfeea32992d177fb08df21802bb341183e7f66571e4b56946da1f",
+            "airtable_token: \"patQ3m8vT2pLx9Rw4.5e0f1a9c3e7b0d4f6b1d9e3f0a7c4e2b8d5f1a9c3e7b0d4f6b1d9e3f0a7c4e2b\"",
+        ],
+        negative_examples: &[
+            "AIRTABLE_API_KEY=patxxxxxxxxxxxxxx.0000000000000000000000000000000000000000000000000000000000000000",
+            "path/to/patterns.txt",
+        ],
+        ..id(
+            "AIRTABLE_ACCESS_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                // Personal access tokens (`pat`, a 14-character ID, `.` and 64 hex digits)
+                // under a token key or an Airtable API key name. `pat` searched in every token
+                // run cost 0.5 % of the dense scan.
+                anchors: &[
+                    "oken:",
+                    "oken=",
+                    "oken =",
+                    "oken :",
+                    "oken\":",
+                    "oken\" :",
+                    "oken':",
+                    "OKEN=",
+                    "OKEN:",
+                    "OKEN =",
+                    "OKEN\":",
+                    "ABLE_API_KEY=",
+                    "ABLE_API_KEY:",
+                    "able_api_key=",
+                    "able_api_key =",
+                    "able_api_key:",
+                    "able_api_key\":",
+                ],
+                pattern: r#"[A-Za-z0-9_.\-]{0,40}(?i:token|api_key)["']?[ \t]*(?:=>|:=|[:=])[ \t]*["']?(pat[A-Za-z0-9]{14}\.[a-f0-9]{64})"#,
+                back: 41,
+                fwd: 100,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &[
+            "asana_token = \"2/8720275950258432/3376208233755968:0f1b3852716b52aa5e8f428e4769dc32\"",
+            "ASANA_ACCESS_TOKEN=1/1204587123456789/1206123456789012:4c3f9e1a7b2d8e6f0a5c9b3d7e1f2a4b",
+        ],
+        negative_examples: &[
+            "asana_token = \"2/0000000000000000/0000000000000000:00000000000000000000000000000000\"",
+            "ratio 2/8720275950258432/3376208233755968:0f1b3852716b52aa5e8f428e4769dc32",
+            "token = \"2/8720275950258432/3376208233755968:0f1b3852716b52aa5e8f428e4769dc32\"",
+        ],
+        ..id(
+            "ASANA_ACCESS_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                // Personal access tokens (`1/` or `2/`, two 16-digit IDs, `:` and 32 hex
+                // digits) under an Asana token key.
+                anchors: TOKEN_KEY_ANCHORS,
+                pattern: r#"[A-Za-z0-9_.\-]{0,20}(?i:asana)[A-Za-z0-9_.\-]{0,20}(?i:token)["']?[ \t]*(?:=>|:=|[:=])[ \t]*["']?([12]/[0-9]{16}/[0-9]{16}:[0-9a-f]{32})(?-u:\b)"#,
+                back: 50,
+                fwd: 90,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &[
+            "A3-ASWWYB-798JRYLJVD4-23DC2-86TVM-H43EB",
+            "1password_secret_key = \"A3-Q123E2-VEXN88F7WNK-IB8AV-E49QF-9KCL1\"",
+            "Secret Key: A3-ASWWYB-798JRY-LJVD4-23DC2-86TVM-H43EB",
+        ],
+        negative_examples: &[
+            "A3-XXXXXX-XXXXXXXXXXX-XXXXX-XXXXX-XXXXX",
+            "A3-xXXXXX-XXXXXX-XXXXX-XXXXX-XXXXX-XXXXX",
+        ],
+        ..id(
+            "ONEPASSWORD_SECRET_KEY",
+            Credentials,
+            Matcher::Regex {
+                // Account Secret Keys: version `A3`, the account ID and 26 random characters.
+                anchors: &["A3-"],
+                pattern: r"A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}",
+                back: 0,
+                fwd: 40,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &[
+            "https://stprodlogs.blob.core.windows.net/logs?sv=2022-11-02&ss=bfqt&srt=sco&sp=rwdlacupiytfx&se=2026-03-01T17:00:00Z&st=2025-03-01T09:00:00Z&spr=https&sig=RGduiVmazcqlZpDAwQ33W5BQYHpZdALFdSNQDvTX8Qr%3D",
+            "BlobEndpoint=https://acme.blob.core.windows.net/;SharedAccessSignature=sv=2021-06-08&ss=b&srt=co&sp=rl&se=2025-01-01T00:00:00Z&sig=q8V+Zt3mK1pLx7Rw9Nc2Yb5Df4Gh6Jk0Ls8Pq2Wr4Tu=",
+        ],
+        negative_examples: &[
+            "?sv=2022-11-02&ss=b&sp=r&sig=<signature>",
+            "?sv=2022-11-02&ss=b&sp=r&sig=XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX%3D",
+        ],
+        ..id(
+            "AZURE_STORAGE_SAS_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                // A shared access signature: `sv=` (the service version, a date), the other
+                // parameters, and `sig=` with the base64 HMAC-SHA256 (43 characters and `=`,
+                // plain or URL-encoded), which is reported.
+                anchors: &["sv=20"],
+                pattern: r#"sv=20[0-9]{2}-[0-9]{2}-[0-9]{2}(?:&(?:amp;)?[A-Za-z]{2,5}=[^\s&"'<>;]{0,120}){0,12}?&(?:amp;)?sig=((?:[A-Za-z0-9+/]|%2[BbFf]){43}(?:=|%3[Dd]))"#,
+                back: 0,
+                fwd: 1200,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_b64_user_password),
+        examples: &[
+            "{\n  \"auths\": {\n    \"https://index.docker.io/v1/\": {\n      \"auth\": \"YWNtZWJvdDpaazMhdlI5cUx3MnM=\"\n    }\n  }\n}",
+            "{\"auths\":{\"ghcr.io\":{\"auth\":\"ZGVwbG95Ok43dlEycFJ4OUxt\",\"email\":\"ci@example.org\"}}}",
+        ],
+        negative_examples: &[
+            "{\"auths\": {\"registry.example.com\": {\"auth\": \"dXNlcjpwYXNzd29yZA==\"}}}",
+            "{\"auths\": {\"registry.example.com\": {\"auth\": \"<base64 user:password>\"}}}",
+        ],
+        ..id(
+            "DOCKER_REGISTRY_AUTH",
+            Credentials,
+            Matcher::Regex {
+                // Docker `config.json`: base64 of `user:password` under `auths`.
+                anchors: &["auths\":"],
+                pattern: r#"auths"\s*:\s*\{\s*"[^"\r\n]{1,200}"\s*:\s*\{[^{}]{0,300}?"auth"\s*:\s*"([A-Za-z0-9+/]{8,}={0,2})""#,
+                back: 0,
+                fwd: 800,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_b64_user_password),
+        examples: &[
+            "_auth=Y2ktcHVibGlzaGVyOlRxOHZOMnBMeDRSdw==\nemail=ci@example.org\n",
+            "//npm.example.com/:_auth = \"ZGVwbG95Ok43dlEycFJ4OUxt\"",
+        ],
+        negative_examples: &["_auth=${NPM_AUTH}", "_auth=dXNlcjpwYXNzd29yZA=="],
+        ..id(
+            "NPM_ACCESS_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                // `.npmrc` basic auth: base64 of `user:password`.
+                anchors: &["_auth=", "_auth ="],
+                pattern: r#"_auth[ \t]*=[ \t]*["']?([A-Za-z0-9+/]{8,}={0,2})"#,
+                back: 0,
+                fwd: 300,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &["//registry.npmjs.org/:_authToken=761791b3-53b1-91fd-0bae-5e67bb9d2759"],
+        negative_examples: &[
+            "//registry.npmjs.org/:_authToken=${NPM_TOKEN}",
+            "//registry.npmjs.org/:_authToken=00000000-0000-0000-0000-000000000000",
+        ],
+        ..id(
+            "NPM_ACCESS_TOKEN",
+            Credentials,
+            Matcher::Regex {
+                // `.npmrc` legacy tokens (a UUID); `npm_` tokens are the entry above's.
+                anchors: &["_authToken="],
+                pattern: r#"_authToken=["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"#,
+                back: 0,
+                fwd: 50,
+            },
+        )
+    },
+    ManagedIdentifier {
+        validator: Some(ok_random),
+        examples: &[
+            "from twilio.rest import Client\n\nclient = Client(\"AC26ff29c1026be55ac964131b5250f067\", \"b74c68bd1ee27518e4bd6e1e465a7829\")",
+            "const client = require('twilio')('AC712594f590c0d8ace55c04858f7398f9', '6b1d9e3f0a7c4e2b8d5f1a9c3e7b0d4f');",
+        ],
+        negative_examples: &[
+            "from twilio.rest import Client\nclient = Client(\"AC26ff29c1026be55ac964131b5250f067\", auth_token)",
+            "client = Client(\"ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\", \"00000000000000000000000000000000\")",
+        ],
+        ..id(
+            "TWILIO_API_KEY",
+            Credentials,
+            Matcher::Regex {
+                // An account SID and its auth token passed together (`Client("AC…", "…")`)
+                // after the vendor's name (`from twilio.rest import Client`): the token is
+                // reported. The name is the anchor: `("AC` searched everywhere cost 2 % of the
+                // prose scan.
+                anchors: &["twilio", "Twilio", "TWILIO"],
+                pattern: r#"(?i:twilio)[\s\S]{0,600}?\(["']AC[0-9a-f]{32}["'][ \t]*,[ \t]*["']([0-9a-f]{32})["']"#,
+                back: 0,
+                fwd: 700,
             },
         )
     },

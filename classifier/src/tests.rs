@@ -542,3 +542,31 @@ fn engine_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Engine>();
 }
+
+#[test]
+fn vendor_tokens_are_counted_once() {
+    let engine = all_engine();
+    let once = [
+        (
+            "VAULT_TOKEN=s.Z4bTMtngfLeQ18AqVoBBkUAOD1",
+            "HASHICORP_VAULT_TOKEN",
+        ),
+        (
+            "vault_token: s.Z4bTMtngfLeQ18AqVoBBkUAOD1",
+            "HASHICORP_VAULT_TOKEN",
+        ),
+        (
+            "twitter_bearer_token: AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRBkKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F",
+            "TWITTER_BEARER_TOKEN",
+        ),
+        (
+            "//registry.npmjs.org/:_authToken=npm_TCllNwh2WLQlMWVhybM1iQrsTj6rMQ0BOh6d",
+            "NPM_ACCESS_TOKEN",
+        ),
+    ];
+    for (text, kind) in once {
+        let r = engine.classify_bytes("a.txt", text.as_bytes());
+        assert_eq!(count(&r, kind), 1, "{text}: {:?}", kinds(&r));
+        assert_eq!(r.detections.len(), 1, "{text}: {:?}", kinds(&r));
+    }
+}
