@@ -254,6 +254,24 @@ pub struct EmbeddedResult {
     pub result: FileResult,
 }
 
+/// A managed data identifier as `trawl identifiers` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManagedIdentifierInfo {
+    /// The detection type it reports (IBANs: `<COUNTRY>_BANK_ACCOUNT_NUMBER`).
+    pub name: String,
+    /// `CREDENTIALS`, `FINANCIAL_INFORMATION` or `PERSONAL_INFORMATION`.
+    pub category: &'static str,
+    /// `HIGH` at any count, or `BY_COUNT` (LOW at 1, MEDIUM at 2–99, HIGH at 100 or more).
+    pub severity: &'static str,
+    /// Whether a keyword must be near a match: `REQUIRED`, `OPTIONAL`, `SOME_FORMATS` (some
+    /// layouts need one), or `NONE_FOUND` (the name a match gets without its keyword).
+    pub keywords: &'static str,
+    /// Part of the RECOMMENDED selection.
+    pub recommended: bool,
+    /// Run by this engine's selection.
+    pub enabled: bool,
+}
+
 /// A compiled set of identifiers. Build once, share behind an `Arc`.
 #[derive(Debug)]
 pub struct Engine {
@@ -294,6 +312,67 @@ impl Engine {
             .iter()
             .map(|t| t.name.as_str())
             .collect()
+    }
+
+    /// Returns the managed data identifiers, one per reported name, in the table's order, with
+    /// whether this engine's selection runs them (what `trawl identifiers` lists).
+    pub fn managed_identifiers(&self) -> Vec<ManagedIdentifierInfo> {
+        use identifiers::{KeywordRule, Matcher, SeverityRule};
+        let running = self.identifier_names();
+        let mut out: Vec<ManagedIdentifierInfo> = Vec::new();
+        for m in identifiers::managed() {
+            let needs_keyword = match m.matcher {
+                Matcher::Shapes(shapes) => {
+                    m.keyword_rule == KeywordRule::Required
+                        || shapes.iter().all(|s| s.starts_with('!'))
+                }
+                _ => m.keyword_rule == KeywordRule::Required,
+            };
+            let some_need_one = matches!(m.matcher, Matcher::Shapes(shapes) if shapes.iter().any(|s| s.starts_with('!')))
+                || matches!(m.matcher, Matcher::Phone);
+            let keywords = if needs_keyword {
+                "REQUIRED"
+            } else if some_need_one {
+                "SOME_FORMATS"
+            } else {
+                "OPTIONAL"
+            };
+            let mut names = vec![(m.name, keywords)];
+            if let KeywordRule::Boosts(alt) = m.keyword_rule {
+                names.push((alt, "NONE_FOUND"));
+            }
+            for (name, keywords) in names {
+                let reported = if matches!(m.matcher, Matcher::Iban) {
+                    format!("<COUNTRY>_{name}")
+                } else {
+                    name.to_string()
+                };
+                let enabled = running.iter().any(|r| {
+                    *r == name || (matches!(m.matcher, Matcher::Iban) && r.ends_with(name))
+                });
+                if let Some(seen) = out.iter_mut().find(|i| i.name == reported) {
+                    // Several table rows report one name (formats of one identifier).
+                    seen.recommended |= m.recommended;
+                    seen.enabled |= enabled;
+                    if seen.keywords != keywords {
+                        seen.keywords = "SOME_FORMATS";
+                    }
+                    continue;
+                }
+                out.push(ManagedIdentifierInfo {
+                    name: reported,
+                    category: m.category.as_str(),
+                    severity: match m.severity {
+                        SeverityRule::High => "HIGH",
+                        SeverityRule::ByCount => "BY_COUNT",
+                    },
+                    keywords,
+                    recommended: m.recommended,
+                    enabled,
+                });
+            }
+        }
+        out
     }
 
     /// Classifies a whole in-memory file.

@@ -570,3 +570,45 @@ fn vendor_tokens_are_counted_once() {
         assert_eq!(r.detections.len(), 1, "{text}: {:?}", kinds(&r));
     }
 }
+
+#[test]
+fn managed_identifiers_list_each_name_once_with_its_selection() {
+    let by_name = |engine: &Engine| {
+        let list = engine.managed_identifiers();
+        let names: std::collections::HashSet<_> = list.iter().map(|i| i.name.clone()).collect();
+        assert_eq!(names.len(), list.len(), "each name is listed once");
+        list.into_iter()
+            .map(|i| (i.name.clone(), i))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let default = by_name(&Engine::default());
+    let aws = &default["AWS_CREDENTIALS"];
+    assert_eq!(
+        (aws.category, aws.severity, aws.keywords, aws.enabled),
+        ("CREDENTIALS", "HIGH", "OPTIONAL", true)
+    );
+    assert_eq!(default["UK_NHS_NUMBER"].keywords, "REQUIRED");
+    // `ddd-dd-dddd` needs none, nine digits together do.
+    assert_eq!(
+        default["USA_SOCIAL_SECURITY_NUMBER"].keywords,
+        "SOME_FORMATS"
+    );
+    assert_eq!(default["PHONE_NUMBER"].severity, "BY_COUNT");
+    assert_eq!(
+        default["CREDIT_CARD_NUMBER_(NO_KEYWORD)"].keywords,
+        "NONE_FOUND"
+    );
+    assert!(default["<COUNTRY>_BANK_ACCOUNT_NUMBER"].enabled);
+    let latlong = &default["LATITUDE_LONGITUDE"];
+    assert!(!latlong.recommended && !latlong.enabled);
+    assert!(by_name(&all_engine())["LATITUDE_LONGITUDE"].enabled);
+    let none = Engine::new(&ClassifierConfig {
+        managed: ManagedSelection {
+            selection: SelectionMode::None,
+            identifiers: vec![],
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(none.managed_identifiers().iter().all(|i| !i.enabled));
+}

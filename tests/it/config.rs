@@ -166,3 +166,58 @@ async fn a_broken_config_stops_the_worker_naming_the_file_and_identifier() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unknown field `limit`"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_lists_what_the_configured_selection_runs() {
+    let env = TestEnv::new("identifiers");
+    let list = |config: Option<std::path::PathBuf>| {
+        let env = env.clone();
+        async move {
+            let mut args = vec!["identifiers".to_string(), "--json".to_string()];
+            if let Some(config) = config {
+                args.extend(["--config".to_string(), config.display().to_string()]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = env.trawl(&args).output().await.unwrap();
+            assert!(output.status.success(), "{output:?}");
+            let list: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+            list.into_iter()
+                .map(|i| (i["name"].as_str().unwrap().to_string(), i))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        }
+    };
+    let default = list(None).await;
+    assert_eq!(default["AWS_CREDENTIALS"]["category"], "CREDENTIALS");
+    assert_eq!(default["AWS_CREDENTIALS"]["enabled"], true);
+    assert_eq!(default["LATITUDE_LONGITUDE"]["enabled"], false);
+    assert_eq!(default["UK_NHS_NUMBER"]["keywords"], "REQUIRED");
+
+    let include = temp_file(
+        "include.toml",
+        "[classifier]\nmanaged = { selection = \"INCLUDE\", identifiers = [\"LATITUDE_LONGITUDE\"] }\n",
+    );
+    assert_eq!(
+        list(Some(include)).await["LATITUDE_LONGITUDE"]["enabled"],
+        true
+    );
+    let none = temp_file(
+        "none.toml",
+        "[classifier]\nmanaged = { selection = \"NONE\" }\n",
+    );
+    let none = list(Some(none)).await;
+    assert!(none.values().all(|i| i["enabled"] == false), "{none:?}");
+    assert_eq!(none.len(), default.len());
+
+    let unknown = temp_file(
+        "unknown.toml",
+        "[classifier]\nmanaged = { selection = \"EXCLUDE\", identifiers = [\"NO_SUCH_ID\"] }\n",
+    );
+    let output = env
+        .trawl(&["identifiers", "--config", unknown.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("NO_SUCH_ID"), "{stderr}");
+}

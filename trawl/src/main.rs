@@ -100,6 +100,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ClassifyFormat::Json)]
         format: ClassifyFormat,
     },
+    /// List the managed data identifiers: category, severity, keyword rule, and whether the
+    /// configured selection runs them (the names `[classifier] managed` INCLUDE/EXCLUDE take).
+    Identifiers {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -242,6 +249,9 @@ fn main() -> ExitCode {
         init_logging("warn");
         return classify(&config, paths, *format);
     }
+    if let Command::Identifiers { json } = &cli.command {
+        return list_identifiers(&config, *json);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -275,6 +285,59 @@ fn classify(config: &config::TrawlConfig, paths: &[PathBuf], format: ClassifyFor
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn list_identifiers(config: &config::TrawlConfig, json: bool) -> ExitCode {
+    let engine = match config.engine() {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let list = engine.managed_identifiers();
+    let text = if json {
+        let mut text = serde_json::to_string_pretty(&list)
+            .expect("serialising plain identifier records should not fail");
+        text.push('\n');
+        text
+    } else {
+        use std::fmt::Write as _;
+        let width = list.iter().map(|i| i.name.len()).max().unwrap_or(4);
+        let mut text = format!(
+            "{:<width$}  {:<21}  {:<8}  {:<12}  {:<11}  ENABLED\n",
+            "NAME", "CATEGORY", "SEVERITY", "KEYWORDS", "RECOMMENDED"
+        );
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        for i in &list {
+            let _ = writeln!(
+                text,
+                "{:<width$}  {:<21}  {:<8}  {:<12}  {:<11}  {}",
+                i.name,
+                i.category,
+                i.severity,
+                i.keywords,
+                yes_no(i.recommended),
+                yes_no(i.enabled)
+            );
+        }
+        let enabled = list.iter().filter(|i| i.enabled).count();
+        let _ = writeln!(
+            text,
+            "{enabled} of {} enabled by the configured selection",
+            list.len()
+        );
+        text
+    };
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A reader that stops early (`| head`) is not an error.
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: writing the list: {error}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
     }
 }
 
@@ -390,7 +453,9 @@ async fn run(command: Command, config: config::TrawlConfig) -> anyhow::Result<Ex
             init_logging("warn");
             demo::run().await
         }
-        Command::Classify { .. } => unreachable!("classify runs without a runtime"),
+        Command::Classify { .. } | Command::Identifiers { .. } => {
+            unreachable!("classify and identifiers run without a runtime")
+        }
     }
 }
 
