@@ -11,9 +11,14 @@ fn kinds(r: &FileResult) -> Vec<(&str, u64)> {
 }
 
 fn all_engine() -> Engine {
+    selection_engine(SelectionMode::All)
+}
+
+/// An engine with the managed `selection` and no listed identifiers.
+fn selection_engine(selection: SelectionMode) -> Engine {
     Engine::new(&ClassifierConfig {
         managed: ManagedSelection {
-            selection: SelectionMode::All,
+            selection,
             identifiers: vec![],
         },
         ..Default::default()
@@ -461,14 +466,7 @@ fn config_errors_name_the_culprit() {
 
 #[test]
 fn selection_modes() {
-    let none = Engine::new(&ClassifierConfig {
-        managed: ManagedSelection {
-            selection: SelectionMode::None,
-            identifiers: vec![],
-        },
-        ..Default::default()
-    })
-    .unwrap();
+    let none = selection_engine(SelectionMode::None);
     assert!(
         none.classify_bytes("a.txt", b"SSN: 536-22-5181")
             .detections
@@ -602,13 +600,6 @@ fn managed_identifiers_list_each_name_once_with_its_selection() {
     let latlong = &default["LATITUDE_LONGITUDE"];
     assert!(!latlong.recommended && !latlong.enabled);
     assert!(by_name(&all_engine())["LATITUDE_LONGITUDE"].enabled);
-    let none = Engine::new(&ClassifierConfig {
-        managed: ManagedSelection {
-            selection: SelectionMode::None,
-            identifiers: vec![],
-        },
-        ..Default::default()
-    })
-    .unwrap();
+    let none = selection_engine(SelectionMode::None);
     assert!(none.managed_identifiers().iter().all(|i| !i.enabled));
 }

@@ -157,13 +157,11 @@ async fn a_broken_config_stops_the_worker_naming_the_file_and_identifier() {
         "{stderr}"
     );
     let typo = temp_file("typo.toml", "[limit]\nmax_nesting_depth = 2\n");
-    let output = env
-        .trawl(&["classify", "--config", typo.to_str().unwrap(), "/dev/null"])
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(
+        &env,
+        &["classify", "--config", typo.to_str().unwrap(), "/dev/null"],
+    )
+    .await;
     assert!(stderr.contains("unknown field `limit`"), "{stderr}");
 }
 
@@ -212,12 +210,17 @@ async fn identifiers_lists_what_the_configured_selection_runs() {
         "unknown.toml",
         "[classifier]\nmanaged = { selection = \"EXCLUDE\", identifiers = [\"NO_SUCH_ID\"] }\n",
     );
-    let output = env
-        .trawl(&["identifiers", "--config", unknown.to_str().unwrap()])
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = failure(
+        &env,
+        &["identifiers", "--config", unknown.to_str().unwrap()],
+    )
+    .await;
     assert!(stderr.contains("NO_SUCH_ID"), "{stderr}");
+}
+
+/// Runs `trawl args`, which must fail, and returns what it wrote to stderr.
+async fn failure(env: &TestEnv, args: &[&str]) -> String {
+    let output = env.trawl(args).output().await.unwrap();
+    assert!(!output.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
