@@ -296,6 +296,7 @@ pub(crate) struct Compiled {
     latlong_rule: Option<u32>,
     email_rule: Option<u32>,
     uk_licence_rule: Option<u32>,
+    italy_cf_rule: Option<u32>,
     keywords: Option<AhoCorasick>,
     keyword_rules: Vec<RuleSet>,
     customs: Vec<u32>,
@@ -583,6 +584,7 @@ impl Compiled {
         let (mut date_rule, mut phone_rule, mut iban_rules, mut latlong_rule, mut email_rule) =
             (None, None, None, None, None);
         let mut uk_licence_rule = None;
+        let mut italy_cf_rule = None;
         for (i, rule) in rules.iter().enumerate() {
             let Some(m) = rule.managed() else { continue };
             let i = i as u32;
@@ -633,6 +635,7 @@ impl Compiled {
                 Matcher::LatLong => latlong_rule = Some(i),
                 Matcher::Email => email_rule = Some(i),
                 Matcher::UkDrivingLicence => uk_licence_rule = Some(i),
+                Matcher::ItalyFiscalCode => italy_cf_rule = Some(i),
             }
         }
         // Anchors in length classes, for `group_anchors`.
@@ -865,6 +868,7 @@ impl Compiled {
             latlong_rule,
             email_rule,
             uk_licence_rule,
+            italy_cf_rule,
             keywords,
             keyword_rules,
             customs,
@@ -1445,7 +1449,8 @@ impl Compiled {
             || self.phone_rule.is_some()
             || self.iban_rules.is_some()
             || self.latlong_rule.is_some()
-            || self.uk_licence_rule.is_some();
+            || self.uk_licence_rule.is_some()
+            || self.italy_cf_rule.is_some();
         if !any_digit_rule {
             return;
         }
@@ -1493,6 +1498,18 @@ impl Compiled {
                 // that `lead_ok` lets through), an upper-case initial after them.
                 skip_until = h.end;
                 hits.push(h);
+            } else if upper(b1) & upper(b2) & upper(b3)
+                && j - pos <= 2
+                && j < buf.len()
+                && upper(class(j))
+                && pos >= skip_until
+                && let Some(ri) = self.italy_cf_rule
+                && let Some(h) = self.italy_cf_at(ri, buf, pos, ctx)
+            {
+                // An Italian codice fiscale: six letters before its year digits, the month
+                // letter after them.
+                skip_until = h.end;
+                hits.push(h);
             }
             i = skip_word(buf, j, end);
         }
@@ -1520,6 +1537,35 @@ impl Compiled {
         }
         Some(Hit {
             ty: self.rules[ri as usize].ty,
+            start,
+            end,
+        })
+    }
+
+    /// An Italian codice fiscale whose year digits start at `pos` (six letters before them).
+    #[cold]
+    fn italy_cf_at(&self, ri: u32, buf: &[u8], pos: usize, ctx: &Context<'_>) -> Option<Hit> {
+        let start = pos.checked_sub(6)?;
+        let end = start + 16;
+        if start > 0 && (buf[start - 1].is_ascii_alphanumeric() || buf[start - 1] == b'_')
+            || end > buf.len()
+            || !buf[start..pos].iter().all(u8::is_ascii_uppercase)
+            || buf
+                .get(end)
+                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
+            || !v::italy_codice_fiscale(&buf[start..end])
+        {
+            return None;
+        }
+        let rule = &self.rules[ri as usize];
+        let needed = rule
+            .managed()
+            .is_some_and(|m| m.keyword_rule == KeywordRule::Required);
+        if needed && !self.has_keyword(ri as usize, buf, start, end, ctx, KEYWORD_DISTANCE) {
+            return None;
+        }
+        Some(Hit {
+            ty: rule.ty,
             start,
             end,
         })
