@@ -290,6 +290,10 @@ pub(crate) struct Compiled {
     generic_types: Vec<u32>,
     /// `(rule, shape)` pairs indexed by the length of the shape's first digit run.
     shapes_by_run: Vec<Vec<(u32, Shape)>>,
+    /// Per first-run length `n` and byte after the run (`256`: none), the indexes into
+    /// `shapes_by_run[n]` of the shapes that byte may follow (`Shape::may_follow_run`), at
+    /// `n * 257 + byte`: a run tries only those.
+    shapes_after: Vec<Vec<u16>>,
     date_rule: Option<u32>,
     phone_rule: Option<u32>,
     iban_rules: Option<(u32, u32)>,
@@ -638,6 +642,17 @@ impl Compiled {
                 Matcher::ItalyFiscalCode => italy_cf_rule = Some(i),
             }
         }
+        let shapes_after: Vec<Vec<u16>> = (0..shapes_by_run.len() * 257)
+            .map(|k| {
+                let after = u8::try_from(k % 257).ok();
+                shapes_by_run[k / 257]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, shape))| shape.may_follow_run(after))
+                    .map(|(x, _)| x as u16)
+                    .collect()
+            })
+            .collect();
         // Anchors in length classes, for `group_anchors`.
         let mut order: Vec<usize> = (0..anchor_strings.len()).collect();
         order.sort_by_key(|&i| (anchor_strings[i].len().min(4), i));
@@ -862,6 +877,7 @@ impl Compiled {
             anchor_ext,
             generic_types,
             shapes_by_run,
+            shapes_after,
             date_rule,
             phone_rule,
             iban_rules,
@@ -1604,8 +1620,10 @@ impl Compiled {
             let after = buf.get(pos + n).copied();
             // The digits after the byte after the run (the second run, if any).
             let second = digit_run_end(buf, pos + n + 1) - (pos + n + 1);
-            for (ri, shape) in &self.shapes_by_run[n] {
-                if !shape.may_follow_run(after) || shape.second_run.is_some_and(|r| r != second) {
+            let shapes = &self.shapes_by_run[n];
+            for &x in &self.shapes_after[n * 257 + after.map_or(256, usize::from)] {
+                let (ri, shape) = &shapes[usize::from(x)];
+                if shape.second_run.is_some_and(|r| r != second) {
                     continue;
                 }
                 let Some(start) = pos.checked_sub(shape.lead) else {

@@ -3606,7 +3606,7 @@ static MANAGED: &[ManagedIdentifier] = &[
         validator: Some(ok_de_id_card),
         examples: &[
             "Personalausweis T220001293",
-            "Ausweisnummer: L01X00T471",
+            "Ausweisnummer: T220001293",
             "ID card number 1220001297",
         ],
         negative_examples: &[
@@ -3617,17 +3617,7 @@ static MANAGED: &[ManagedIdentifier] = &[
         ..id(
             "GERMANY_NATIONAL_IDENTIFICATION_NUMBER",
             Personal,
-            Matcher::Shapes(&[
-                "Lddddddddd",
-                "dddddddddd",
-                "LdAAAAAAAd",
-                "LddAAAAAAd",
-                "LdddAAAAAd",
-                "LddddAAAAd",
-                "LdddddAAAd",
-                "LddddddAAd",
-                "LdddddddAd",
-            ]),
+            Matcher::Shapes(&["Lddddddddd", "dddddddddd"]),
         )
     },
     ManagedIdentifier {

@@ -694,8 +694,8 @@ pub(crate) fn germany_tax_id(s: &[u8]) -> bool {
     for &b in &s[..10] {
         counts[usize::from(b - b'0')] += 1;
     }
-    let repeated: Vec<u8> = counts.iter().copied().filter(|&c| c > 1).collect();
-    if repeated.len() != 1 || !matches!(repeated[0], 2 | 3) {
+    let mut repeated = counts.iter().filter(|&&c| c > 1);
+    if !matches!((repeated.next(), repeated.next()), (Some(2 | 3), None)) {
         return false;
     }
     let mut p = 10u32;
