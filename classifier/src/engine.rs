@@ -290,12 +290,17 @@ pub(crate) struct Compiled {
     generic_types: Vec<u32>,
     /// `(rule, shape)` pairs indexed by the length of the shape's first digit run.
     shapes_by_run: Vec<Vec<(u32, Shape)>>,
+    /// Per first-run length `n` and byte after the run (`256`: none), the indexes into
+    /// `shapes_by_run[n]` of the shapes that byte may follow (`Shape::may_follow_run`), at
+    /// `n * 257 + byte`: a run tries only those.
+    shapes_after: Vec<Vec<u16>>,
     date_rule: Option<u32>,
     phone_rule: Option<u32>,
     iban_rules: Option<(u32, u32)>,
     latlong_rule: Option<u32>,
     email_rule: Option<u32>,
     uk_licence_rule: Option<u32>,
+    italy_cf_rule: Option<u32>,
     keywords: Option<AhoCorasick>,
     keyword_rules: Vec<RuleSet>,
     customs: Vec<u32>,
@@ -583,6 +588,7 @@ impl Compiled {
         let (mut date_rule, mut phone_rule, mut iban_rules, mut latlong_rule, mut email_rule) =
             (None, None, None, None, None);
         let mut uk_licence_rule = None;
+        let mut italy_cf_rule = None;
         for (i, rule) in rules.iter().enumerate() {
             let Some(m) = rule.managed() else { continue };
             let i = i as u32;
@@ -633,8 +639,20 @@ impl Compiled {
                 Matcher::LatLong => latlong_rule = Some(i),
                 Matcher::Email => email_rule = Some(i),
                 Matcher::UkDrivingLicence => uk_licence_rule = Some(i),
+                Matcher::ItalyFiscalCode => italy_cf_rule = Some(i),
             }
         }
+        let shapes_after: Vec<Vec<u16>> = (0..shapes_by_run.len() * 257)
+            .map(|k| {
+                let after = u8::try_from(k % 257).ok();
+                shapes_by_run[k / 257]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, shape))| shape.may_follow_run(after))
+                    .map(|(x, _)| x as u16)
+                    .collect()
+            })
+            .collect();
         // Anchors in length classes, for `group_anchors`.
         let mut order: Vec<usize> = (0..anchor_strings.len()).collect();
         order.sort_by_key(|&i| (anchor_strings[i].len().min(4), i));
@@ -859,12 +877,14 @@ impl Compiled {
             anchor_ext,
             generic_types,
             shapes_by_run,
+            shapes_after,
             date_rule,
             phone_rule,
             iban_rules,
             latlong_rule,
             email_rule,
             uk_licence_rule,
+            italy_cf_rule,
             keywords,
             keyword_rules,
             customs,
@@ -1445,7 +1465,8 @@ impl Compiled {
             || self.phone_rule.is_some()
             || self.iban_rules.is_some()
             || self.latlong_rule.is_some()
-            || self.uk_licence_rule.is_some();
+            || self.uk_licence_rule.is_some()
+            || self.italy_cf_rule.is_some();
         if !any_digit_rule {
             return;
         }
@@ -1493,6 +1514,18 @@ impl Compiled {
                 // that `lead_ok` lets through), an upper-case initial after them.
                 skip_until = h.end;
                 hits.push(h);
+            } else if upper(b1) & upper(b2) & upper(b3)
+                && j - pos <= 2
+                && j < buf.len()
+                && upper(class(j))
+                && pos >= skip_until
+                && let Some(ri) = self.italy_cf_rule
+                && let Some(h) = self.italy_cf_at(ri, buf, pos, ctx)
+            {
+                // An Italian codice fiscale: six letters before its year digits, the month
+                // letter after them.
+                skip_until = h.end;
+                hits.push(h);
             }
             i = skip_word(buf, j, end);
         }
@@ -1520,6 +1553,35 @@ impl Compiled {
         }
         Some(Hit {
             ty: self.rules[ri as usize].ty,
+            start,
+            end,
+        })
+    }
+
+    /// An Italian codice fiscale whose year digits start at `pos` (six letters before them).
+    #[cold]
+    fn italy_cf_at(&self, ri: u32, buf: &[u8], pos: usize, ctx: &Context<'_>) -> Option<Hit> {
+        let start = pos.checked_sub(6)?;
+        let end = start + 16;
+        if start > 0 && (buf[start - 1].is_ascii_alphanumeric() || buf[start - 1] == b'_')
+            || end > buf.len()
+            || !buf[start..pos].iter().all(u8::is_ascii_uppercase)
+            || buf
+                .get(end)
+                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
+            || !v::italy_codice_fiscale(&buf[start..end])
+        {
+            return None;
+        }
+        let rule = &self.rules[ri as usize];
+        let needed = rule
+            .managed()
+            .is_some_and(|m| m.keyword_rule == KeywordRule::Required);
+        if needed && !self.has_keyword(ri as usize, buf, start, end, ctx, KEYWORD_DISTANCE) {
+            return None;
+        }
+        Some(Hit {
+            ty: rule.ty,
             start,
             end,
         })
@@ -1558,8 +1620,10 @@ impl Compiled {
             let after = buf.get(pos + n).copied();
             // The digits after the byte after the run (the second run, if any).
             let second = digit_run_end(buf, pos + n + 1) - (pos + n + 1);
-            for (ri, shape) in &self.shapes_by_run[n] {
-                if !shape.may_follow_run(after) || shape.second_run.is_some_and(|r| r != second) {
+            let shapes = &self.shapes_by_run[n];
+            for &x in &self.shapes_after[n * 257 + after.map_or(256, usize::from)] {
+                let (ri, shape) = &shapes[usize::from(x)];
+                if shape.second_run.is_some_and(|r| r != second) {
                     continue;
                 }
                 let Some(start) = pos.checked_sub(shape.lead) else {

@@ -80,6 +80,10 @@ pub(crate) enum Matcher {
     /// year), two initials (padded with 9), a digit and two check characters; found from its
     /// date digits, keyword required.
     UkDrivingLicence,
+    /// An Italian codice fiscale, 16 characters `LLLLLLddLddLdddL` (digits may be replaced by
+    /// `LMNPQRSTUV`, omocodia) with a check letter; found from its year digits after six
+    /// upper-case letters.
+    ItalyFiscalCode,
     /// An AWS access key ID paired with a secret access key.
     AwsCredentials,
     /// A hard-coded secret assigned to a key: `password = "…"`, `"api_key": "…"`,
@@ -165,6 +169,24 @@ fn ok_cpf(_raw: &[u8], sig: &[u8]) -> bool {
 }
 fn ok_dni(_raw: &[u8], sig: &[u8]) -> bool {
     v::spain_dni(sig)
+}
+fn ok_nir(_raw: &[u8], sig: &[u8]) -> bool {
+    v::france_nir(sig)
+}
+fn ok_spain_nss(_raw: &[u8], sig: &[u8]) -> bool {
+    v::spain_nss(sig)
+}
+fn ok_cnpj(_raw: &[u8], sig: &[u8]) -> bool {
+    v::brazil_cnpj(sig)
+}
+fn ok_de_id_card(_raw: &[u8], sig: &[u8]) -> bool {
+    v::germany_id_card(sig)
+}
+fn ok_de_tax_id(_raw: &[u8], sig: &[u8]) -> bool {
+    v::germany_tax_id(sig)
+}
+fn ok_fr_tax_id(_raw: &[u8], sig: &[u8]) -> bool {
+    v::france_tax_id(sig)
 }
 fn ok_passport(_raw: &[u8], sig: &[u8]) -> bool {
     v::us_passport(sig)
@@ -3389,6 +3411,274 @@ static MANAGED: &[ManagedIdentifier] = &[
                 "Lddddddd-l",
                 "L-ddddddd-l",
             ]),
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "numéro de sécurité sociale",
+            "numero de securite sociale",
+            "numéro de sécu",
+            "numero de secu",
+            "numéro sécu",
+            "sécurité sociale",
+            "securite sociale",
+            "securité sociale",
+            "code sécu",
+            "n° ss",
+            "n° sécu",
+            "numéro insee",
+            "numero insee",
+            "insee",
+            "nir",
+            "carte vitale",
+            "assurance sociale",
+            "numéro d'assurance",
+            "numéro d'identification",
+            "numéro d'identité",
+            "identité nationale",
+            "national identification number",
+            "national id",
+            "french id",
+            "social security number",
+            "social security",
+            "ssn",
+            "ssn#",
+        ],
+        keyword_rule: Required,
+        validator: Some(ok_nir),
+        examples: &[
+            "numéro de sécurité sociale : 2 55 08 14 168 025 38",
+            "NIR 255081416802538",
+            "numero_securite_sociale: 172023201312126",
+            "N° INSEE 2 69 02 99 341 732 85",
+            "sécurité sociale 1 85 05 2A 006 084 35",
+            "SSN: 185052A00608435",
+            "numéro de sécu 2690299341732 85",
+        ],
+        negative_examples: &[
+            "numéro de sécurité sociale : 2 55 08 14 168 025 12",
+            "ref 255081416802538",
+            "NIR 385057800608491",
+            "NIR 185137800608491",
+            "commande 2 55 08 14 168 025 38",
+        ],
+        ..id(
+            "FRANCE_NATIONAL_IDENTIFICATION_NUMBER",
+            Personal,
+            Matcher::Shapes(&[
+                "ddddddddddddddd",
+                "ddddddAdddddddd",
+                "d~dd~dd~dA~ddd~ddd~dd",
+                "ddddddddddddd dd",
+            ]),
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "codice fiscale",
+            "cod. fiscale",
+            "cod fiscale",
+            "codicefiscale",
+            "c.f.",
+            "cf",
+            "dati anagrafici",
+            "numero di identificazione",
+            "numero identificativo",
+            "partita iva",
+            "partita i.v.a",
+            "tessera sanitaria",
+            "fiscal code",
+            "tax code",
+            "italian fiscal code",
+            "personal id number",
+            "national identification number",
+            "national id",
+        ],
+        examples: &[
+            "Codice fiscale: RCCMNL83S18D969H",
+            "codice_fiscale,BCCFRC15M25E852P",
+            "RCCMNL83S18D96VW",
+            "CF RNLDMA89M49H766G",
+        ],
+        negative_examples: &[
+            "Codice fiscale: RCCMNL83S18D969A",
+            "RCCMNL83Z18D969H",
+            "RCCMNL83S18D969HX",
+            "XRCCMNL83S18D969H",
+            "RCCMNL83S88D969H",
+        ],
+        ..id(
+            "ITALY_NATIONAL_IDENTIFICATION_NUMBER",
+            Personal,
+            Matcher::ItalyFiscalCode,
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "número de la seguridad social",
+            "numero de la seguridad social",
+            "número de seguridad social",
+            "numero de seguridad social",
+            "seguridad social",
+            "número de afiliación",
+            "numero de afiliacion",
+            "afiliación",
+            "afiliacion",
+            "nss",
+            "n.s.s",
+            "nuss",
+            "naf",
+            "seg. social",
+            "social security number",
+            "social security",
+            "ssn",
+        ],
+        keyword_rule: Required,
+        validator: Some(ok_spain_nss),
+        examples: &[
+            "número de la seguridad social 28 12345678 40",
+            "NSS: 28/12345678/40",
+            "seguridad social 281234567840",
+            "NAF 28-12345678-40",
+        ],
+        negative_examples: &[
+            "NSS: 28/12345678/41",
+            "ref 28 12345678 40",
+            "NSS: 99/12345678/40",
+        ],
+        ..id(
+            "SPAIN_SOCIAL_SECURITY_NUMBER",
+            Personal,
+            Matcher::Shapes(&["dd~dddddddd~dd", "dd/dddddddd/dd", "dddddddddddd"]),
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "cnpj",
+            "c.n.p.j",
+            "cnpj/mf",
+            "cadastro nacional da pessoa jurídica",
+            "cadastro nacional da pessoa juridica",
+            "cadastro nacional de pessoa jurídica",
+            "cadastro nacional de pessoa juridica",
+            "pessoa jurídica",
+            "pessoa juridica",
+            "inscrição federal",
+            "company id",
+        ],
+        validator: Some(ok_cnpj),
+        examples: &[
+            "CNPJ 11.222.333/0001-81",
+            "56.640.215/0001-21",
+            "cnpj: 65297526000120",
+            "C.N.P.J. 11222333000181",
+        ],
+        negative_examples: &[
+            "11.222.333/0001-82",
+            "ref 11222333000181",
+            "CNPJ 00.000.000/0000-00",
+        ],
+        ..id(
+            "BRAZIL_CNPJ_NUMBER",
+            Personal,
+            Matcher::Shapes(&["dd.ddd.ddd/dddd-dd", "!dddddddddddddd"]),
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "personalausweis",
+            "personalausweisnummer",
+            "personalausweis-nr",
+            "ausweis",
+            "ausweisnummer",
+            "ausweis-nr",
+            "ausweis nr",
+            "ausweis-nummer",
+            "persönliche id-nummer",
+            "identity card",
+            "id card",
+            "id card number",
+            "identity number",
+            "national id",
+            "national identification number",
+        ],
+        keyword_rule: Required,
+        validator: Some(ok_de_id_card),
+        examples: &[
+            "Personalausweis T220001293",
+            "Ausweisnummer: T220001293",
+            "ID card number 1220001297",
+        ],
+        negative_examples: &[
+            "Personalausweis T220001294",
+            "ref T220001293",
+            "Ausweisnummer: A220001293",
+        ],
+        ..id(
+            "GERMANY_NATIONAL_IDENTIFICATION_NUMBER",
+            Personal,
+            Matcher::Shapes(&["Lddddddddd", "dddddddddd"]),
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "steuer-id",
+            "steuerid",
+            "steuer id",
+            "steuer-idnr",
+            "steueridentifikationsnummer",
+            "steuer-identifikationsnummer",
+            "steuerliche identifikationsnummer",
+            "identifikationsnummer",
+            "idnr",
+            "id-nr",
+            "steuernummer",
+            "tin",
+            "tax id",
+            "tax identification number",
+            "tax number",
+        ],
+        keyword_rule: Required,
+        validator: Some(ok_de_tax_id),
+        examples: &[
+            "Steuer-ID: 36574261809",
+            "Steueridentifikationsnummer 65 929 970 489",
+            "IdNr. 36 574 261 809",
+        ],
+        negative_examples: &["Steuer-ID: 36574261808", "ref 36574261809"],
+        ..id(
+            "GERMANY_TAX_IDENTIFICATION_NUMBER",
+            Personal,
+            Matcher::Shapes(&["ddddddddddd", "dd~ddd~ddd~ddd"]),
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "numéro fiscal",
+            "numero fiscal",
+            "numéro fiscal de référence",
+            "numéro d'identification fiscale",
+            "numero d'identification fiscale",
+            "identifiant fiscal",
+            "référence fiscale",
+            "numéro spi",
+            "spi",
+            "n° fiscal",
+            "tax id",
+            "tax identification number",
+            "tax number",
+        ],
+        keyword_rule: Required,
+        validator: Some(ok_fr_tax_id),
+        examples: &[
+            "Numéro fiscal : 30 23 217 600 053",
+            "numero_fiscal: 3023217600053",
+        ],
+        negative_examples: &["Numéro fiscal : 30 23 217 600 054", "ref 3023217600053"],
+        ..id(
+            "FRANCE_TAX_IDENTIFICATION_NUMBER",
+            Personal,
+            Matcher::Shapes(&["ddddddddddddd", "dd~dd~ddd~ddd~ddd"]),
         )
     },
     ManagedIdentifier {

@@ -537,6 +537,185 @@ pub(crate) fn e164_phone(s: &[u8]) -> bool {
     all_digits(s) && (8..=15).contains(&s.len()) && s[0] != b'0' && !all_same(&s[1..])
 }
 
+/// The value of a run of ASCII digits (at most 19 of them).
+fn decimal(s: &[u8]) -> u64 {
+    s.iter().fold(0, |n, &b| n * 10 + u64::from(b - b'0'))
+}
+
+/// Returns true if `s` (15 characters) is a valid French NIR (INSEE number): sex (1, 2, or 7, 8
+/// for a provisional number), year, month (01–12, 20–42 or 50–99 when unknown), department
+/// (digits, or 2A / 2B for Corsica), commune, order and the key `97 - (number mod 97)`, where
+/// Corsica's 2A counts as 19 and 2B as 18.
+pub(crate) fn france_nir(s: &[u8]) -> bool {
+    if s.len() != 15 || !matches!(s[0], b'1' | b'2' | b'7' | b'8') {
+        return false;
+    }
+    let corsica = match &s[5..7] {
+        [b'2', b'A' | b'a'] => Some(19),
+        [b'2', b'B' | b'b'] => Some(18),
+        _ => None,
+    };
+    if !all_digits(&s[..5]) || !all_digits(&s[7..]) || corsica.is_none() && !all_digits(&s[5..7]) {
+        return false;
+    }
+    let month = decimal(&s[3..5]);
+    if !matches!(month, 1..=12 | 20..=42 | 50..=99) {
+        return false;
+    }
+    let dept = corsica.unwrap_or_else(|| decimal(&s[5..7]));
+    let n = decimal(&s[..5]) * 100_000_000 + dept * 1_000_000 + decimal(&s[7..13]);
+    let key = decimal(&s[13..15]);
+    key == 97 - n % 97
+}
+
+/// Returns true if `s` (16 characters, either case) is a valid Italian codice fiscale: six
+/// letters for the names, the year, the month letter, the day (plus 40 for women), the
+/// municipality code and the check letter; digits may be replaced by `LMNPQRSTUV`
+/// (omocodia).
+pub(crate) fn italy_codice_fiscale(s: &[u8]) -> bool {
+    const ODD: [u32; 26] = [
+        1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24,
+        23,
+    ];
+    const OMOCODIA: &[u8; 10] = b"LMNPQRSTUV";
+    if s.len() != 16 || !s.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let up: Vec<u8> = s.iter().map(u8::to_ascii_uppercase).collect();
+    // The digit positions, with omocodia undone.
+    let digit = |i: usize| -> Option<u32> {
+        let b = up[i];
+        if b.is_ascii_digit() {
+            Some(u32::from(b - b'0'))
+        } else {
+            OMOCODIA.iter().position(|&c| c == b).map(|k| k as u32)
+        }
+    };
+    let letters = [0, 1, 2, 3, 4, 5, 8, 11, 15];
+    if letters.iter().any(|&i| !up[i].is_ascii_uppercase()) {
+        return false;
+    }
+    let mut digits = [0u32; 16];
+    for i in [6, 7, 9, 10, 12, 13, 14] {
+        match digit(i) {
+            Some(d) => digits[i] = d,
+            None => return false,
+        }
+    }
+    if !b"ABCDEHLMPRST".contains(&up[8]) {
+        return false;
+    }
+    let day = digits[9] * 10 + digits[10];
+    if !matches!(day, 1..=31 | 41..=71) {
+        return false;
+    }
+    let value = |c: u8| -> u32 {
+        if c.is_ascii_digit() {
+            u32::from(c - b'0')
+        } else {
+            u32::from(c - b'A')
+        }
+    };
+    let sum: u32 = up[..15]
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            if i % 2 == 0 {
+                ODD[value(c) as usize]
+            } else {
+                value(c)
+            }
+        })
+        .sum();
+    up[15] == b'A' + (sum % 26) as u8
+}
+
+/// Returns true if `s` (12 digits) is a valid Spanish social security number: province (01–53
+/// or 66), number and two control digits, `(province * 10^8 + number) mod 97` (for a number
+/// below 10^7, also `number + province * 10^7`).
+pub(crate) fn spain_nss(s: &[u8]) -> bool {
+    if s.len() != 12 || !all_digits(s) {
+        return false;
+    }
+    let province = decimal(&s[..2]);
+    if !matches!(province, 1..=53 | 66) {
+        return false;
+    }
+    let number = decimal(&s[2..10]);
+    let control = decimal(&s[10..]);
+    (province * 100_000_000 + number) % 97 == control
+        || number < 10_000_000 && (number + province * 10_000_000) % 97 == control
+}
+
+/// Returns true if `s` (14 digits) is a valid Brazilian CNPJ: two mod-11 check digits.
+pub(crate) fn brazil_cnpj(s: &[u8]) -> bool {
+    if s.len() != 14 || !all_digits(s) || all_same(s) {
+        return false;
+    }
+    let check = |n: usize| -> u8 {
+        // Weights 2..9 from the right, repeated.
+        let sum: u32 = (0..n)
+            .map(|i| u32::from(s[n - 1 - i] - b'0') * (2 + (i as u32 % 8)))
+            .sum();
+        let r = sum % 11;
+        if r < 2 { b'0' } else { b'0' + (11 - r) as u8 }
+    };
+    check(12) == s[12] && check(13) == s[13]
+}
+
+/// Returns true if `s` (10 characters) is a German identity card (Personalausweis) number: a
+/// serial of nine characters (digits, or from 2010 letters of `CFGHJKLMNPRTVWXYZ` too) and a
+/// check digit, weights 7, 3, 1 with a letter counting as its position plus 9 (A = 10).
+pub(crate) fn germany_id_card(s: &[u8]) -> bool {
+    if s.len() != 10 || !s[9].is_ascii_digit() {
+        return false;
+    }
+    let mut sum = 0u32;
+    for (i, &c) in s[..9].iter().enumerate() {
+        let v = match c.to_ascii_uppercase() {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            c @ (b'C' | b'F' | b'G' | b'H' | b'J' | b'K' | b'L' | b'M' | b'N' | b'P' | b'R'
+            | b'T' | b'V' | b'W' | b'X' | b'Y' | b'Z') => u32::from(c - b'A') + 10,
+            _ => return false,
+        };
+        sum += v * [7, 3, 1][i % 3];
+    }
+    sum % 10 == u32::from(s[9] - b'0')
+}
+
+/// Returns true if `s` (11 digits) is a valid German tax identification number (Steuer-ID):
+/// no leading zero, one digit of the first ten twice or three times and the others at most
+/// once, and an ISO 7064 MOD 11,10 check digit.
+pub(crate) fn germany_tax_id(s: &[u8]) -> bool {
+    if s.len() != 11 || !all_digits(s) || s[0] == b'0' {
+        return false;
+    }
+    let mut counts = [0u8; 10];
+    for &b in &s[..10] {
+        counts[usize::from(b - b'0')] += 1;
+    }
+    let mut repeated = counts.iter().filter(|&&c| c > 1);
+    if !matches!((repeated.next(), repeated.next()), (Some(2 | 3), None)) {
+        return false;
+    }
+    let mut p = 10u32;
+    for &b in &s[..10] {
+        let mut t = (u32::from(b - b'0') + p) % 10;
+        if t == 0 {
+            t = 10;
+        }
+        p = (2 * t) % 11;
+    }
+    let check = (11 - p) % 10;
+    check == u32::from(s[10] - b'0')
+}
+
+/// Returns true if `s` (13 digits) is a valid French tax number (numéro fiscal, SPI): first
+/// digit 0–3, the last three the first ten mod 511.
+pub(crate) fn france_tax_id(s: &[u8]) -> bool {
+    s.len() == 13 && all_digits(s) && s[0] <= b'3' && decimal(&s[..10]) % 511 == decimal(&s[10..])
+}
+
 /// Returns the Shannon entropy of `s` in bits per byte.
 pub(crate) fn entropy(s: &[u8]) -> f64 {
     if s.is_empty() {
@@ -933,5 +1112,46 @@ mod tests {
         ));
         assert!(looks_random(b"P0+atqAVCZQXq4fEQesiNV1/KWVzJDC/Iw/oA8j1"));
         assert!(!looks_random(b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    }
+
+    #[test]
+    fn national_identifier_worked_examples() {
+        // France: the NIR of the french-ssn documentation, a Corsican one (2A counts as 19).
+        assert!(france_nir(b"255081416802538"));
+        assert!(!france_nir(b"255081416802512"));
+        assert!(france_nir(b"269029934173285"));
+        assert!(france_nir(b"185052A00608435"));
+        assert!(!france_nir(b"185052C00608435"));
+        assert!(!france_nir(b"385057800608491"));
+        assert!(!france_nir(b"185137800608491"));
+        // Italy: the textbook codice fiscale, and with omocodia (the last 9 as V).
+        assert!(italy_codice_fiscale(b"RCCMNL83S18D969H"));
+        assert!(italy_codice_fiscale(b"rccmnl83s18d969h"));
+        assert!(italy_codice_fiscale(b"RCCMNL83S18D96VW"));
+        assert!(!italy_codice_fiscale(b"RCCMNL83S18D969A"));
+        assert!(!italy_codice_fiscale(b"RCCMNL83Z18D969H"));
+        // Spain: province 28, number 12345678, control (28 * 10^8 + 12345678) mod 97 = 40.
+        assert!(spain_nss(b"281234567840"));
+        assert!(!spain_nss(b"281234567841"));
+        assert!(!spain_nss(b"991234567840"));
+        // Brazil: the Receita Federal example.
+        assert!(brazil_cnpj(b"11222333000181"));
+        assert!(!brazil_cnpj(b"11222333000182"));
+        assert!(!brazil_cnpj(b"00000000000000"));
+        // Germany: the specimen identity cards (old, 2010 and 2019).
+        assert!(germany_id_card(b"1220001297"));
+        assert!(germany_id_card(b"T220001293"));
+        assert!(germany_id_card(b"L01X00T471"));
+        assert!(!germany_id_card(b"T220001294"));
+        assert!(!germany_id_card(b"A220001293"));
+        // Germany: Steuer-ID examples of the BZSt / python-stdnum.
+        assert!(germany_tax_id(b"36574261809"));
+        assert!(germany_tax_id(b"65929970489"));
+        assert!(!germany_tax_id(b"36574261808"));
+        assert!(!germany_tax_id(b"12345678903"));
+        // France: numéro fiscal, the last three digits the first ten mod 511.
+        assert!(france_tax_id(b"3023217600053"));
+        assert!(!france_tax_id(b"3023217600054"));
+        assert!(!france_tax_id(b"5023217600053"));
     }
 }
