@@ -191,6 +191,18 @@ fn ok_fr_tax_id(_raw: &[u8], sig: &[u8]) -> bool {
 fn ok_passport(_raw: &[u8], sig: &[u8]) -> bool {
     v::us_passport(sig)
 }
+fn ok_mbi(_raw: &[u8], sig: &[u8]) -> bool {
+    v::us_mbi(sig)
+}
+fn ok_npi(_raw: &[u8], sig: &[u8]) -> bool {
+    v::us_npi(sig)
+}
+fn ok_dea(_raw: &[u8], sig: &[u8]) -> bool {
+    v::us_dea(sig)
+}
+fn ok_hicn(_raw: &[u8], sig: &[u8]) -> bool {
+    v::us_hicn(sig)
+}
 fn ok_bank(_raw: &[u8], sig: &[u8]) -> bool {
     v::bank_account(sig)
 }
@@ -3702,6 +3714,130 @@ static MANAGED: &[ManagedIdentifier] = &[
             "USA_PASSPORT_NUMBER",
             Personal,
             Matcher::Shapes(&["Ldddddddd", "ddddddddd", "dddddddd"]),
+        )
+    },
+    // US health identifiers and vehicle numbers.
+    ManagedIdentifier {
+        keywords: &[
+            "medicare",
+            "mbi",
+            "mbi#",
+            "medicare beneficiary",
+            "medicare beneficiary identifier",
+            "medicare id",
+            "medicare number",
+            "medicare no",
+        ],
+        keyword_rule: Required,
+        validator: Some(ok_mbi),
+        examples: &[
+            "Medicare Beneficiary Identifier: 1EG4-TE5-MK73",
+            "MBI 1EG4TE5MK73",
+            "medicare_id: 5TX9-GH2-AC41",
+        ],
+        negative_examples: &[
+            "ref 1EG4-TE5-MK73",
+            "MBI 1SG4-TE5-MK73",
+            "MBI 0EG4TE5MK73",
+            "MBI 1EG4TE5MK73X",
+        ],
+        ..id(
+            "USA_MEDICARE_BENEFICIARY_IDENTIFIER",
+            Personal,
+            Matcher::Shapes(&["dLAdLAdLLdd", "dLAd-LAd-LLdd"]),
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "npi",
+            "npi#",
+            "n.p.i",
+            "national provider",
+            "national provider identifier",
+            "national provider id",
+            "provider npi",
+            "hipaa",
+        ],
+        keyword_rule: Required,
+        validator: Some(ok_npi),
+        examples: &[
+            "NPI: 1234567893",
+            "National Provider Identifier 1245319599",
+            "provider_npi=1003000126",
+        ],
+        negative_examples: &["NPI: 1234567890", "ref 1234567893", "NPI: 3234567899"],
+        ..id(
+            "USA_NATIONAL_PROVIDER_IDENTIFIER",
+            Personal,
+            Matcher::Shapes(&["dddddddddd"]),
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "dea",
+            "dea#",
+            "dea number",
+            "dea no",
+            "dea registration",
+            "dea registration number",
+            "drug enforcement",
+            "drug enforcement administration",
+        ],
+        keyword_rule: Required,
+        validator: Some(ok_dea),
+        examples: &[
+            "DEA number: AB1342144",
+            "DEA# BJ6125341",
+            "dea_registration: F91234563",
+        ],
+        negative_examples: &["ref AB1342144", "DEA number: AB1342145", "DEA: IB1342144"],
+        ..id(
+            "US_DRUG_ENFORCEMENT_AGENCY_NUMBER",
+            Personal,
+            Matcher::Shapes(&["LLddddddd", "Ldddddddd"]),
+        )
+    },
+    ManagedIdentifier {
+        keywords: &[
+            "health insurance claim number",
+            "health insurance claim",
+            "hic no",
+            "hic number",
+            "hic#",
+            "hicn",
+            "hicn#",
+            "hicno#",
+            "hicno",
+            "medicare claim",
+            "medicare claim number",
+            "medicare number",
+            "medicare no",
+            "medicare id",
+        ],
+        keyword_rule: Required,
+        validator: Some(ok_hicn),
+        examples: &[
+            "HICN: 536225181A",
+            "Medicare claim number 536-22-5181-C1",
+            "health insurance claim number: 536-22-5181B",
+        ],
+        negative_examples: &[
+            "ref 536225181A",
+            "HICN: 000225181A",
+            "HICN: 536225181Z",
+            "HICN: 536225181C",
+        ],
+        ..id(
+            "USA_HEALTH_INSURANCE_CLAIM_NUMBER",
+            Personal,
+            Matcher::Shapes(&[
+                "dddddddddL",
+                "dddddddddLA",
+                "ddd-dd-ddddL",
+                "ddd-dd-ddddLA",
+                "ddd-dd-dddd-L",
+                "ddd-dd-dddd-LA",
+            ]),
         )
     },
     ManagedIdentifier {

@@ -952,6 +952,64 @@ pub(crate) fn looks_random(s: &[u8]) -> bool {
     entropy(s) >= 3.0
 }
 
+/// Returns true if `s` (11 characters, dashes removed) is a US Medicare Beneficiary Identifier
+/// as CMS lays it out: position 1 a digit 1–9; 2, 5, 8 and 9 a letter; 3 and 6 a letter or
+/// digit; 4, 7, 10 and 11 a digit; the letters upper case and never S, L, O, I, B or Z.
+pub(crate) fn us_mbi(s: &[u8]) -> bool {
+    if s.len() != 11 {
+        return false;
+    }
+    let letter =
+        |b: u8| b.is_ascii_uppercase() && !matches!(b, b'S' | b'L' | b'O' | b'I' | b'B' | b'Z');
+    let digit = |b: u8| b.is_ascii_digit();
+    (b'1'..=b'9').contains(&s[0])
+        && [1, 4, 7, 8].iter().all(|&i| letter(s[i]))
+        && [2, 5].iter().all(|&i| letter(s[i]) || digit(s[i]))
+        && [3, 6, 9, 10].iter().all(|&i| digit(s[i]))
+}
+
+/// Returns true if `s` is a US National Provider Identifier: ten digits from 1 or 2 whose last
+/// is the Luhn check digit of the card-issuer prefix 80840 followed by the first nine.
+pub(crate) fn us_npi(s: &[u8]) -> bool {
+    if s.len() != 10 || !matches!(s[0], b'1' | b'2') || !all_digits(s) || all_same(&s[1..]) {
+        return false;
+    }
+    let mut full = *b"80840__________";
+    full[5..].copy_from_slice(s);
+    luhn(&full)
+}
+
+/// Returns true if `s` is a US DEA registration number: a registrant-type letter, the first
+/// letter of the registrant's surname (or 9 for a business), then seven digits whose last is
+/// (d1 + d3 + d5 + 2 × (d2 + d4 + d6)) mod 10.
+pub(crate) fn us_dea(s: &[u8]) -> bool {
+    if s.len() != 9
+        || !b"ABCDEFGHJKLMPRSTUX".contains(&s[0])
+        || !(s[1].is_ascii_uppercase() || s[1] == b'9')
+        || !all_digits(&s[2..])
+    {
+        return false;
+    }
+    let d = |i: usize| u32::from(s[2 + i] - b'0');
+    let odd = d(0) + d(2) + d(4);
+    let even = d(1) + d(3) + d(5);
+    (odd + 2 * even) % 10 == d(6) && !all_same(&s[2..8])
+}
+
+/// Returns true if `s` is a US Health Insurance Claim Number (the Medicare number before the
+/// MBI): a nine-digit claim account number (the wage earner's SSN, so valid as one) and a
+/// beneficiary identification code, a letter (A, B, C, D, E, F, G, H, J, K, M, T or W)
+/// optionally followed by a digit 1–9 or a letter.
+pub(crate) fn us_hicn(s: &[u8]) -> bool {
+    if !(10..=11).contains(&s.len()) || !us_ssn(&s[..9]) || !b"ABCDEFGHJKMTW".contains(&s[9]) {
+        return false;
+    }
+    match s.get(10) {
+        None => !matches!(s[9], b'C' | b'F' | b'J' | b'K'),
+        Some(&b) => (b'1'..=b'9').contains(&b) || b.is_ascii_uppercase(),
+    }
+}
+
 /// Returns the CRC-32 (IEEE 802.3, as zlib computes it) of `s`.
 pub(crate) fn crc32(s: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -1103,6 +1161,32 @@ mod tests {
             b"ghp_ZJDeVREhkptGF7Wvep0NwJWlPEQP7a0t2nxM"
         ));
         assert!(!base62_crc32_suffix(b"ghp_short"));
+    }
+
+    #[test]
+    fn health_and_vehicle_worked_examples() {
+        // CMS's published MBI format example, and its position rules.
+        assert!(us_mbi(b"1EG4TE5MK73"));
+        assert!(us_mbi(b"1EG4TE5MK72"));
+        assert!(!us_mbi(b"0EG4TE5MK73"));
+        assert!(!us_mbi(b"1SG4TE5MK73"));
+        assert!(!us_mbi(b"1EG4TE5MK7A"));
+        assert!(!us_mbi(b"1EGATE5MK73"));
+        // CMS's NPI check-digit example.
+        assert!(us_npi(b"1234567893"));
+        assert!(!us_npi(b"1234567890"));
+        assert!(!us_npi(b"3234567893"));
+        // DEA: 1 + 4 + 1 + 2 × (3 + 2 + 4) = 24, check digit 4.
+        assert!(us_dea(b"AB1342144"));
+        assert!(us_dea(b"BJ6125341"));
+        assert!(!us_dea(b"AB1342145"));
+        assert!(!us_dea(b"IB1342144"));
+        // HICN: an SSN-valid account number and a beneficiary code.
+        assert!(us_hicn(b"536225181A"));
+        assert!(us_hicn(b"536225181C1"));
+        assert!(!us_hicn(b"536225181C"));
+        assert!(!us_hicn(b"000225181A"));
+        assert!(!us_hicn(b"536225181Z"));
     }
 
     #[test]
