@@ -1589,8 +1589,9 @@ impl Compiled {
 
     /// Tries every numeric identifier at the digit run `buf[pos..pos + n]` and returns the best.
     fn best_at(&self, buf: &[u8], pos: usize, n: usize, ctx: &Context<'_>) -> Option<Hit> {
-        // (rule, start, end, keyword present, keyword needed)
-        let mut cands: [(u32, usize, usize, bool); 8] = [(0, 0, 0, false); 8];
+        // (rule, start, end, keyword present: `None` while not yet looked for, as only a rule
+        // that needs a keyword, or a choice between candidates, asks)
+        let mut cands: [(u32, usize, usize, Option<bool>); 8] = [(0, 0, 0, None); 8];
         let mut num = 0usize;
         let mut kw_cache: Option<(usize, RuleSet)> = None;
         let mut kw = |this: &Self, rule: usize, start: usize, end: usize| -> bool {
@@ -1608,7 +1609,7 @@ impl Compiled {
             }
             kw_cache.as_ref().is_some_and(|(_, set)| set.contains(rule))
         };
-        let mut push = |c: (u32, usize, usize, bool)| {
+        let mut push = |c: (u32, usize, usize, Option<bool>)| {
             if num < cands.len() {
                 cands[num] = c;
                 num += 1;
@@ -1641,43 +1642,56 @@ impl Compiled {
                 {
                     continue;
                 }
-                let present = kw(self, *ri as usize, start, end);
                 let needed = shape.needs_keyword || ident.keyword_rule == KeywordRule::Required;
-                if needed && !present {
-                    continue;
+                if needed {
+                    if !kw(self, *ri as usize, start, end) {
+                        continue;
+                    }
+                    push((*ri, start, end, Some(true)));
+                } else {
+                    push((*ri, start, end, None));
                 }
-                push((*ri, start, end, present));
             }
         }
         if let Some((ri, _)) = self.iban_rules
             && let Some((start, end)) = match_iban(buf, pos, n)
         {
-            push((ri, start, end, true));
+            push((ri, start, end, Some(true)));
         }
         if let Some(ri) = self.date_rule
             && let Some((start, end)) = match_date(buf, pos, n)
             && kw(self, ri as usize, start, end)
         {
-            push((ri, start, end, true));
+            push((ri, start, end, Some(true)));
         }
         if let Some(ri) = self.phone_rule
             && let Some((start, end, intl)) = match_phone(buf, pos, n)
         {
-            let present = kw(self, ri as usize, start, end);
-            if intl || present {
-                push((ri, start, end, present));
+            if !intl {
+                if kw(self, ri as usize, start, end) {
+                    push((ri, start, end, Some(true)));
+                }
+            } else {
+                push((ri, start, end, None));
             }
         }
         if let Some(ri) = self.latlong_rule
             && let Some((start, end)) = match_latlong(buf, pos, n)
             && kw(self, ri as usize, start, end)
         {
-            push((ri, start, end, true));
+            push((ri, start, end, Some(true)));
         }
         if num == 0 {
             return None;
         }
-        let cands = &cands[..num];
+        let cands = &mut cands[..num];
+        // Keywords still unknown are looked for when they choose between candidates or, for a
+        // lone candidate, the type it reports.
+        for c in cands.iter_mut() {
+            if c.3.is_none() && (num > 1 || self.rules[c.0 as usize].ty_no_keyword.is_some()) {
+                c.3 = Some(kw(self, c.0 as usize, c.1, c.2));
+            }
+        }
         // Prefer a candidate whose keyword is present; then the longest; then table order.
         let best = cands
             .iter()
@@ -1686,6 +1700,7 @@ impl Compiled {
             .map(|(_, c)| *c)
             .expect("at least one candidate");
         let (ri, start, end, present) = best;
+        let present = present.unwrap_or(false);
         let rule = &self.rules[ri as usize];
         let ty = if let Some((iban_rule, _)) = self.iban_rules
             && iban_rule == ri
