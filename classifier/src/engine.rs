@@ -2522,16 +2522,24 @@ fn back_chars(buf: &[u8], pos: usize, distance: usize) -> usize {
 /// window) a keyword may have: keywords must end within `distance` characters of the match.
 fn keyword_window(buf: &[u8], start: usize, distance: usize) -> (usize, usize) {
     const LONGEST_KEYWORD: usize = 40;
-    let from = text_window_start(buf, start, distance + LONGEST_KEYWORD);
-    let limit = back_chars(buf, start, distance);
+    // ASCII text (nearly always): characters are bytes, and one test covers both windows.
+    let far = start.saturating_sub(distance + LONGEST_KEYWORD);
+    let (from, limit) = if buf[far..start].is_ascii() {
+        (far, start.saturating_sub(distance))
+    } else {
+        (
+            back_chars(buf, start, distance + LONGEST_KEYWORD),
+            back_chars(buf, start, distance),
+        )
+    };
+    let from = line_window_start(buf, from, start);
     (from, limit.saturating_sub(from))
 }
 
-/// Start of the keyword window before `pos` in text: `distance` characters back, but not past
-/// the start of the line, unless the match opens its line and the line before is a label
-/// (`SSN:` then the value on the next line).
-fn text_window_start(buf: &[u8], pos: usize, distance: usize) -> usize {
-    let from = back_chars(buf, pos, distance);
+/// Start of the keyword window `from..pos` in text: not past the start of the line, unless
+/// the match opens its line and the line before is a label (`SSN:` then the value on the
+/// next line).
+fn line_window_start(buf: &[u8], from: usize, pos: usize) -> usize {
     match memchr::memrchr(b'\n', &buf[from..pos]) {
         None => from,
         Some(nl) => {
