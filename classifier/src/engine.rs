@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet};
 
 use crate::config::{ClassifierConfig, SelectionMode, SeverityLevel};
@@ -301,7 +301,8 @@ pub(crate) struct Compiled {
     email_rule: Option<u32>,
     uk_licence_rule: Option<u32>,
     italy_cf_rule: Option<u32>,
-    keywords: Option<AhoCorasick>,
+    /// Keyword automaton, walked a byte at a time (every occurrence of every keyword).
+    keywords: Option<aho_corasick::dfa::DFA>,
     keyword_rules: Vec<RuleSet>,
     customs: Vec<u32>,
     allow: Allow,
@@ -829,10 +830,9 @@ impl Compiled {
             None
         } else {
             Some(
-                AhoCorasickBuilder::new()
+                aho_corasick::dfa::DFA::builder()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
                     .prefilter(false)
                     .build(&kw_strings)
                     .expect("keywords should compile"),
@@ -901,25 +901,48 @@ impl Compiled {
     /// Returns the rules with a keyword in `text` that ends at or after `min_end`.
     fn keywords_ending_after(&self, text: &[u8], min_end: usize) -> RuleSet {
         let mut set = RuleSet::default();
-        if let Some(ac) = &self.keywords {
-            for m in ac.find_overlapping_iter(text) {
-                if m.end() >= min_end && keyword_boundary(text, m.start(), m.end()) {
-                    set.union(&self.keyword_rules[m.pattern().as_usize()]);
+        self.each_keyword(text, |s, e, k| {
+            if e >= min_end && keyword_boundary(text, s, e) {
+                set.union(&self.keyword_rules[k]);
+            }
+            false
+        });
+        set
+    }
+
+    /// Calls `f(start, end, keyword)` for every occurrence of a keyword in `text` (overlapping
+    /// ones too), by ends, until it returns true; returns whether it did. The automaton is
+    /// walked directly: an overlapping iterator's set-up per call and per match cost as much
+    /// as the short windows searched.
+    #[inline]
+    fn each_keyword(&self, text: &[u8], mut f: impl FnMut(usize, usize, usize) -> bool) -> bool {
+        use aho_corasick::Anchored;
+        use aho_corasick::automaton::Automaton;
+        let Some(dfa) = &self.keywords else {
+            return false;
+        };
+        let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+            return false;
+        };
+        for (i, &b) in text.iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, b);
+            if dfa.is_special(sid) && dfa.is_match(sid) {
+                for k in 0..dfa.match_len(sid) {
+                    let pid = dfa.match_pattern(sid, k);
+                    let e = i + 1;
+                    if f(e - dfa.pattern_len(pid), e, pid.as_usize()) {
+                        return true;
+                    }
                 }
             }
         }
-        set
+        false
     }
 
     /// Returns whether a keyword of `rule` occurs in `text`.
     fn keyword_for(&self, rule: usize, text: &[u8], min_end: usize) -> bool {
-        let Some(ac) = &self.keywords else {
-            return false;
-        };
-        ac.find_overlapping_iter(text).any(|m| {
-            m.end() >= min_end
-                && self.keyword_rules[m.pattern().as_usize()].contains(rule)
-                && keyword_boundary(text, m.start(), m.end())
+        self.each_keyword(text, |s, e, k| {
+            e >= min_end && self.keyword_rules[k].contains(rule) && keyword_boundary(text, s, e)
         })
     }
 
