@@ -1262,6 +1262,14 @@ impl Compiled {
                         let are = rule.anchored();
                         if back <= ANCHORED_BACK {
                             for s in p.saturating_sub(back)..=p {
+                                // `accept` refuses a start glued to a letter or digit, outside
+                                // the report or already taken, whatever the regex finds there.
+                                if s > 0 && buf[s - 1].is_ascii_alphanumeric()
+                                    || !report.contains(&s)
+                                    || seen.contains(&(ri, s))
+                                {
+                                    continue;
+                                }
                                 let found = if rule.groups {
                                     are.captures(&buf[s..hi]).map(|c| {
                                         let w = c.get(0).expect("group 0 always matches");
