@@ -63,7 +63,7 @@ async fn a_malformed_job_file_is_refused_naming_the_file() {
 
 #[tokio::test]
 async fn an_account_id_that_is_not_twelve_digits_is_named() {
-    let env = isolated_env("account-id", 12);
+    let env = isolated_env("account-id", 10);
     let before = num_jobs(&env).await;
     let path = temp_file(
         "job.toml",
