@@ -362,14 +362,16 @@ async fn a_scheduled_run_classifies_only_new_objects() {
     upload_all(&s3, &bucket, &objects("first/", 5, 64)).await;
     // S3 times are to the second, and a run includes its own start second: step past it.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let _coordinator = env.spawn(&["coordinator"]);
-    let _worker = env.spawn(&["worker", "--concurrency", "4"]);
-    let store = env.store().await;
-
+    // The first run is submitted before the coordinator starts: a coordinator starts the runs
+    // that are due as it comes up, and a run forced after that one would cover only what is
+    // new since it (the race that made this test fail now and then).
     let first = trawl_ok(&env, &["schedules", "run", "--now"])
         .await
         .trim()
         .to_string();
+    let _coordinator = env.spawn(&["coordinator"]);
+    let _worker = env.spawn(&["worker", "--concurrency", "4"]);
+    let store = env.store().await;
     assert_eq!(
         wait_terminal(&store, &first, Duration::from_secs(60)).await,
         JobStatus::Complete
