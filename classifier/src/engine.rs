@@ -1534,27 +1534,12 @@ impl Compiled {
                 skip_until = h.end;
                 hits.push(h);
             } else if upper(b1)
-                && j - pos >= 6
+                && (j - pos >= 6 || upper(b2) & upper(b3) & (j - pos <= 2))
                 && j < buf.len()
                 && upper(class(j))
                 && pos >= skip_until
-                && let Some(ri) = self.uk_licence_rule
-                && let Some(h) = self.uk_licence_at(ri, buf, pos, ctx)
+                && let Some(h) = self.letters_around_run_at(buf, pos, j, upper(b2) & upper(b3), ctx)
             {
-                // A UK driving licence: letters before its date digits (more than the two
-                // that `lead_ok` lets through), an upper-case initial after them.
-                skip_until = h.end;
-                hits.push(h);
-            } else if upper(b1) & upper(b2) & upper(b3)
-                && j - pos <= 2
-                && j < buf.len()
-                && upper(class(j))
-                && pos >= skip_until
-                && let Some(ri) = self.italy_cf_rule
-                && let Some(h) = self.italy_cf_at(ri, buf, pos, ctx)
-            {
-                // An Italian codice fiscale: six letters before its year digits, the month
-                // letter after them.
                 skip_until = h.end;
                 hits.push(h);
             }
@@ -1562,45 +1547,61 @@ impl Compiled {
         }
     }
 
-    /// A UK driving licence number whose date digits start at `pos`, with a keyword.
-    fn uk_licence_at(&self, ri: u32, buf: &[u8], pos: usize, ctx: &Context<'_>) -> Option<Hit> {
-        // The surname's letters before `pos`; the 9s padding a short one are in the run.
-        let letters = buf[pos.saturating_sub(5)..pos]
-            .iter()
-            .rev()
-            .take_while(|b| b.is_ascii_uppercase())
-            .count();
-        let start = pos - letters;
-        let end = start + 16;
-        if start > 0 && (buf[start - 1].is_ascii_alphanumeric() || buf[start - 1] == b'_')
-            || end > buf.len()
-            || buf
-                .get(end)
-                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
-            || !v::uk_driving_licence(&buf[start..end])
-            || !self.has_keyword(ri as usize, buf, start, end, ctx, KEYWORD_DISTANCE)
+    /// An identifier of letters and digits whose first digit run `pos..j` has upper-case
+    /// letters on both sides (more than `lead_ok` lets through): a UK driving licence (up to
+    /// five surname letters before its date digits, an initial after them) or an Italian
+    /// codice fiscale (six letters before its year digits, the month letter after them;
+    /// `three_before`: the three bytes before the run are upper case).
+    #[cold]
+    fn letters_around_run_at(
+        &self,
+        buf: &[u8],
+        pos: usize,
+        j: usize,
+        three_before: bool,
+        ctx: &Context<'_>,
+    ) -> Option<Hit> {
+        if j - pos >= 6
+            && let Some(ri) = self.uk_licence_rule
         {
-            return None;
+            // The surname's letters before `pos`; the 9s padding a short one are in the run.
+            let letters = buf[pos.saturating_sub(5)..pos]
+                .iter()
+                .rev()
+                .take_while(|b| b.is_ascii_uppercase())
+                .count();
+            if let Some(h) = self.word_at(ri, buf, pos - letters, 16, v::uk_driving_licence, ctx) {
+                return Some(h);
+            }
         }
-        Some(Hit {
-            ty: self.rules[ri as usize].ty,
-            start,
-            end,
-        })
+        if three_before
+            && j - pos <= 2
+            && let Some(ri) = self.italy_cf_rule
+            && let Some(start) = pos.checked_sub(6)
+            && buf[start..pos].iter().all(u8::is_ascii_uppercase)
+        {
+            return self.word_at(ri, buf, start, 16, v::italy_codice_fiscale, ctx);
+        }
+        None
     }
 
-    /// An Italian codice fiscale whose year digits start at `pos` (six letters before them).
-    #[cold]
-    fn italy_cf_at(&self, ri: u32, buf: &[u8], pos: usize, ctx: &Context<'_>) -> Option<Hit> {
-        let start = pos.checked_sub(6)?;
-        let end = start + 16;
-        if start > 0 && (buf[start - 1].is_ascii_alphanumeric() || buf[start - 1] == b'_')
+    /// A match of rule `ri` on the whole word `buf[start..start + len]` (nothing alphanumeric
+    /// or `_` on either side) that `valid` accepts, with a keyword where the rule needs one.
+    fn word_at(
+        &self,
+        ri: u32,
+        buf: &[u8],
+        start: usize,
+        len: usize,
+        valid: fn(&[u8]) -> bool,
+        ctx: &Context<'_>,
+    ) -> Option<Hit> {
+        let end = start + len;
+        let glued = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        if start > 0 && glued(buf[start - 1])
             || end > buf.len()
-            || !buf[start..pos].iter().all(u8::is_ascii_uppercase)
-            || buf
-                .get(end)
-                .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
-            || !v::italy_codice_fiscale(&buf[start..end])
+            || buf.get(end).is_some_and(|&b| glued(b))
+            || !valid(&buf[start..end])
         {
             return None;
         }
