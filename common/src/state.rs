@@ -133,6 +133,18 @@ pub trait StateStore: Clone + Send + Sync + 'static {
         account: &str,
         bucket: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Sets the resource's `last_run_ms` to `to` if it is still `from`, changing nothing else
+    /// (an edit made meanwhile stays), as one atomic step: of several coordinators (or a
+    /// coordinator and `trawl schedules run`) that saw the same due run, exactly one claims
+    /// it. Returns the resource as stored before the change, or `None` if its last run is no
+    /// longer `from` or the resource is gone.
+    fn swap_last_run(
+        &self,
+        account: &str,
+        bucket: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> impl Future<Output = Result<Option<Resource>, StoreError>> + Send;
 }
 
 const ACCOUNTS_KEY: &str = "trawl:accounts";
@@ -208,6 +220,54 @@ impl StateStore for RedisStore {
             .await
             .map_err(command("remove resource"))?;
         Ok(removed > 0)
+    }
+
+    async fn swap_last_run(
+        &self,
+        account: &str,
+        bucket: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Option<Resource>, StoreError> {
+        // Read, change `last_run_ms` only, and write back only if the stored JSON is still the
+        // one read (a compare-and-set on the whole value, so neither a concurrent claim nor a
+        // concurrent edit is overwritten); on a lost race, read again.
+        let key = format!("{account}/{bucket}");
+        let cas = redis::Script::new(
+            r#"if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+                 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1 end
+               return 0"#,
+        );
+        let mut conn = self.connection();
+        loop {
+            let Some(json): Option<String> = conn
+                .hget(RESOURCES_KEY, &key)
+                .await
+                .map_err(command("read resource"))?
+            else {
+                return Ok(None);
+            };
+            let before: Resource =
+                serde_json::from_str(&json).map_err(|e| corrupt(RESOURCES_KEY, e))?;
+            if before.last_run_ms != from {
+                return Ok(None);
+            }
+            let after = Resource {
+                last_run_ms: to,
+                ..before.clone()
+            };
+            let swapped: i64 = cas
+                .key(RESOURCES_KEY)
+                .arg(&key)
+                .arg(&json)
+                .arg(serde_json::to_string(&after).expect("a resource should serialise"))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(command("claim scheduled run"))?;
+            if swapped == 1 {
+                return Ok(Some(before));
+            }
+        }
     }
 }
 
@@ -290,6 +350,28 @@ impl StateStore for FileStateStore {
                 .is_some()
         })
     }
+
+    /// A read and a write with no await between them; not atomic across processes (the file
+    /// store serves the embedded mode, one process).
+    async fn swap_last_run(
+        &self,
+        account: &str,
+        bucket: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Option<Resource>, StoreError> {
+        let mut state = self.read()?;
+        let Some(resource) = state.resources.get_mut(&format!("{account}/{bucket}")) else {
+            return Ok(None);
+        };
+        if resource.last_run_ms != from {
+            return Ok(None);
+        }
+        let before = resource.clone();
+        resource.last_run_ms = to;
+        self.write(&state)?;
+        Ok(Some(before))
+    }
 }
 
 #[cfg(test)]
@@ -326,6 +408,17 @@ mod tests {
         let state = FileStateStore::new(&path).load_state().await.unwrap();
         assert_eq!(state.accounts["222222222222"], account);
         assert_eq!(state.resources["222222222222/b-1"], resource);
+        // A scheduled run is claimed once: from the last run read, to the new one.
+        let claimed = store
+            .swap_last_run("222222222222", "b-1", None, Some(5))
+            .await;
+        assert_eq!(claimed.unwrap(), Some(resource.clone()));
+        let again = store
+            .swap_last_run("222222222222", "b-1", None, Some(6))
+            .await;
+        assert_eq!(again.unwrap(), None);
+        let stored = store.load_state().await.unwrap().resources["222222222222/b-1"].clone();
+        assert_eq!(stored.last_run_ms, Some(5));
         assert!(store.remove_resource("222222222222", "b-1").await.unwrap());
         assert!(!store.remove_resource("222222222222", "b-1").await.unwrap());
         assert!(store.remove_account("222222222222").await.unwrap());

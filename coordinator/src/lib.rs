@@ -114,10 +114,13 @@ pub async fn run_distributed(
         let (store, shutdown) = (store.clone(), shutdown.clone());
         tokio::spawn(async move {
             loop {
-                if let Err(error) =
-                    schedule::run_due(&store, &store, trawl_common::now_ms(), false).await
-                {
-                    tracing::warn!(error = %error, "cannot start scheduled runs");
+                match schedule::run_due(&store, &store, trawl_common::now_ms(), false).await {
+                    Ok(runs) => {
+                        for (resource, error) in runs.failed {
+                            tracing::warn!(resource, error = %error, "cannot start a scheduled run");
+                        }
+                    }
+                    Err(error) => tracing::warn!(error = %error, "cannot start scheduled runs"),
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

@@ -14,6 +14,7 @@ mod encryption;
 mod end_to_end;
 mod lifecycle;
 mod redelivery;
+mod schedule;
 mod store;
 mod strict_s3;
 mod support;

@@ -102,8 +102,8 @@ impl TestEnv {
 
 /// An environment with its own Redis database, flushed: accounts and resources are global to
 /// a deployment, so tests that change them must not share one. Each such test takes its own
-/// `db` (lifecycle: 13–15, api: 12; bad_input counts jobs in 10 and 11, so no other test may
-/// store one there).
+/// `db` (lifecycle: 13–15, api: 12, schedule: 9; bad_input counts jobs in 10 and 11, so no
+/// other test may store one there).
 pub(crate) async fn isolated(name: &str, db: u8) -> TestEnv {
     let mut env = TestEnv::new(name);
     env.redis_url = format!("redis://127.0.0.1:6379/{db}");

@@ -686,16 +686,23 @@ async fn admin_with<S: JobStore, St: trawl_common::state::StateStore>(
             command: SchedulesCommand::Run { now },
         } => {
             let (store, state) = (admin.store(), admin.state());
-            let ids =
+            let runs =
                 trawl_coordinator::schedule::run_due(store, state, trawl_common::now_ms(), now)
                     .await?;
-            for id in &ids {
+            for id in &runs.started {
                 println!("{id}");
             }
-            if ids.is_empty() {
+            for (resource, error) in &runs.failed {
+                eprintln!("error: the scheduled run of {resource} was not started: {error}");
+            }
+            if runs.started.is_empty() && runs.failed.is_empty() {
                 eprintln!("no scheduled run is due");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if runs.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Resources { command } => admin::resources(admin, command).await,
         Command::Estimate(args) => {
