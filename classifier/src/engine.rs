@@ -302,6 +302,7 @@ pub(crate) struct Compiled {
     email_rule: Option<u32>,
     uk_licence_rule: Option<u32>,
     italy_cf_rule: Option<u32>,
+    de_id_serial_rule: Option<u32>,
     /// Keyword automaton, walked a byte at a time (every occurrence of every keyword).
     keywords: Option<aho_corasick::dfa::DFA>,
     keyword_rules: Vec<RuleSet>,
@@ -616,6 +617,7 @@ impl Compiled {
             (None, None, None, None, None);
         let mut uk_licence_rule = None;
         let mut italy_cf_rule = None;
+        let mut de_id_serial_rule = None;
         for (i, rule) in rules.iter().enumerate() {
             let Some(m) = rule.managed() else { continue };
             let i = i as u32;
@@ -667,6 +669,7 @@ impl Compiled {
                 Matcher::Email => email_rule = Some(i),
                 Matcher::UkDrivingLicence => uk_licence_rule = Some(i),
                 Matcher::ItalyFiscalCode => italy_cf_rule = Some(i),
+                Matcher::GermanyIdCardSerial => de_id_serial_rule = Some(i),
             }
         }
         let shapes_after: Vec<Vec<u16>> = (0..shapes_by_run.len() * 257)
@@ -911,6 +914,7 @@ impl Compiled {
             email_rule,
             uk_licence_rule,
             italy_cf_rule,
+            de_id_serial_rule,
             keywords,
             keyword_rules,
             customs,
@@ -1523,7 +1527,8 @@ impl Compiled {
             || self.iban_rules.is_some()
             || self.latlong_rule.is_some()
             || self.uk_licence_rule.is_some()
-            || self.italy_cf_rule.is_some();
+            || self.italy_cf_rule.is_some()
+            || self.de_id_serial_rule.is_some();
         if !any_digit_rule {
             return;
         }
@@ -1560,11 +1565,18 @@ impl Compiled {
                 skip_until = h.end;
                 hits.push(h);
             } else if upper(b1)
-                && (j - pos >= 6 || upper(b2) & upper(b3) & (j - pos <= 2))
-                && j < buf.len()
-                && upper(class(j))
                 && pos >= skip_until
-                && let Some(h) = self.letters_around_run_at(buf, pos, j, upper(b2) & upper(b3), ctx)
+                && let after = if j < buf.len() { class(j) } else { 0 }
+                && let uk_or_it =
+                    upper(after) & ((j - pos >= 6) | (upper(b2) & upper(b3) & (j - pos <= 2)))
+                // A German card serial: letters on both sides of the first run, or two or
+                // more letters before a run that ends the word (one is a shape).
+                && let de = self.de_id_serial_rule.is_some()
+                    & (j - pos <= 8)
+                    & (upper(after) | (upper(b2) & not_word(after)))
+                && (uk_or_it | de)
+                && let Some(h) =
+                    self.letters_around_run_at(buf, pos, j, upper(b2) & upper(b3), de, ctx)
             {
                 skip_until = h.end;
                 hits.push(h);
@@ -1577,7 +1589,8 @@ impl Compiled {
     /// letters on both sides (more than `lead_ok` lets through): a UK driving licence (up to
     /// five surname letters before its date digits, an initial after them) or an Italian
     /// codice fiscale (six letters before its year digits, the month letter after them;
-    /// `three_before`: the three bytes before the run are upper case).
+    /// `three_before`: the three bytes before the run are upper case), or a German identity
+    /// card number with letters inside its serial (`de`: the run may start one).
     #[cold]
     fn letters_around_run_at(
         &self,
@@ -1585,6 +1598,7 @@ impl Compiled {
         pos: usize,
         j: usize,
         three_before: bool,
+        de: bool,
         ctx: &Context<'_>,
     ) -> Option<Hit> {
         if j - pos >= 6
@@ -1605,8 +1619,20 @@ impl Compiled {
             && let Some(ri) = self.italy_cf_rule
             && let Some(start) = pos.checked_sub(6)
             && buf[start..pos].iter().all(u8::is_ascii_uppercase)
+            && let Some(h) = self.word_at(ri, buf, start, 16, v::italy_codice_fiscale, ctx)
         {
-            return self.word_at(ri, buf, start, 16, v::italy_codice_fiscale, ctx);
+            return Some(h);
+        }
+        if de && let Some(ri) = self.de_id_serial_rule {
+            // The serial's letters before the run (more than nine glue the word to its left).
+            let letters = buf[pos.saturating_sub(10)..pos]
+                .iter()
+                .rev()
+                .take_while(|b| b.is_ascii_uppercase())
+                .count();
+            if letters <= 9 && letters + (j - pos) <= 10 {
+                return self.word_at(ri, buf, pos - letters, 10, v::germany_id_card_printed, ctx);
+            }
         }
         None
     }

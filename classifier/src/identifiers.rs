@@ -84,6 +84,11 @@ pub(crate) enum Matcher {
     /// `LMNPQRSTUV`, omocodia) with a check letter; found from its year digits after six
     /// upper-case letters.
     ItalyFiscalCode,
+    /// A German identity card number with letters after its first digits (`L01X00T471`): up
+    /// to nine upper-case letters and digits from `CFGHJKLMNPRTVWXYZ0-9`, then a check digit;
+    /// found from the word's first digit run with letters on both sides, keyword required.
+    /// (Serials with no letter after their first digit are `Shapes`.)
+    GermanyIdCardSerial,
     /// An AWS access key ID paired with a secret access key.
     AwsCredentials,
     /// A hard-coded secret assigned to a key: `password = "…"`, `"api_key": "…"`,
@@ -179,6 +184,25 @@ fn ok_spain_nss(_raw: &[u8], sig: &[u8]) -> bool {
 fn ok_cnpj(_raw: &[u8], sig: &[u8]) -> bool {
     v::brazil_cnpj(sig)
 }
+/// Keywords of the German identity card number (both of its matchers).
+const DE_ID_CARD_KEYWORDS: &[&str] = &[
+    "personalausweis",
+    "personalausweisnummer",
+    "personalausweis-nr",
+    "ausweis",
+    "ausweisnummer",
+    "ausweis-nr",
+    "ausweis nr",
+    "ausweis-nummer",
+    "persönliche id-nummer",
+    "identity card",
+    "id card",
+    "id card number",
+    "identity number",
+    "national id",
+    "national identification number",
+];
+
 fn ok_de_id_card(_raw: &[u8], sig: &[u8]) -> bool {
     v::germany_id_card(sig)
 }
@@ -3597,23 +3621,7 @@ static MANAGED: &[ManagedIdentifier] = &[
         )
     },
     ManagedIdentifier {
-        keywords: &[
-            "personalausweis",
-            "personalausweisnummer",
-            "personalausweis-nr",
-            "ausweis",
-            "ausweisnummer",
-            "ausweis-nr",
-            "ausweis nr",
-            "ausweis-nummer",
-            "persönliche id-nummer",
-            "identity card",
-            "id card",
-            "id card number",
-            "identity number",
-            "national id",
-            "national identification number",
-        ],
+        keywords: DE_ID_CARD_KEYWORDS,
         keyword_rule: Required,
         validator: Some(ok_de_id_card),
         examples: &[
@@ -3630,6 +3638,35 @@ static MANAGED: &[ManagedIdentifier] = &[
             "GERMANY_NATIONAL_IDENTIFICATION_NUMBER",
             Personal,
             Matcher::Shapes(&["Lddddddddd", "dddddddddd"]),
+        )
+    },
+    ManagedIdentifier {
+        // Cards since November 2010 have letters inside the serial too (the same keywords).
+        keywords: DE_ID_CARD_KEYWORDS,
+        keyword_rule: Required,
+        validator: Some(ok_de_id_card),
+        examples: &[
+            // The 2019 specimen card (Erika Mustermann).
+            "Personalausweis-Nr. L01X00T471",
+            "Ausweisnummer LZ6311T475",
+            "ausweis_nr=CF1GHJKLM7",
+            "Personalausweis: LZGHJKLMN0",
+            "Ausweis-Nr.: LZ63110472",
+        ],
+        negative_examples: &[
+            "Personalausweis-Nr. L01X00T472",
+            // `O` is not in the serial's alphabet.
+            "Ausweisnummer L01O00T471",
+            "Personalausweis L01x00t471",
+            "Personalausweis L01X00T4711",
+            "Personalausweis L01X00t471",
+            "Personalausweis: LZGHJKLMN1",
+            "L01X00T471",
+        ],
+        ..id(
+            "GERMANY_NATIONAL_IDENTIFICATION_NUMBER",
+            Personal,
+            Matcher::GermanyIdCardSerial,
         )
     },
     ManagedIdentifier {

@@ -683,6 +683,11 @@ pub(crate) fn germany_id_card(s: &[u8]) -> bool {
     sum % 10 == u32::from(s[9] - b'0')
 }
 
+/// [`germany_id_card`] as printed on the card: upper-case letters only.
+pub(crate) fn germany_id_card_printed(s: &[u8]) -> bool {
+    !s.iter().any(u8::is_ascii_lowercase) && germany_id_card(s)
+}
+
 /// Returns true if `s` (11 digits) is a valid German tax identification number (Steuer-ID):
 /// no leading zero, one digit of the first ten twice or three times and the others at most
 /// once, and an ISO 7064 MOD 11,10 check digit.
