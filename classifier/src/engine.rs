@@ -1580,6 +1580,21 @@ impl Compiled {
             {
                 skip_until = h.end;
                 hits.push(h);
+            } else if b1 & LOWER_CASE != 0
+                && j - pos <= 2
+                && let Some(ri) = self.italy_cf_rule
+                // A codice fiscale typed in lower case: a 16-character word, its year digits
+                // after its first six letters, the month letter after them.
+                && pos >= 6
+                && not_word(before(7))
+                && j < buf.len()
+                && class(j) & LOWER_CASE != 0
+                && pos >= skip_until
+                && buf[pos - 6..pos].iter().all(u8::is_ascii_lowercase)
+                && let Some(h) = self.word_at(ri, buf, pos - 6, 16, v::italy_codice_fiscale, ctx)
+            {
+                skip_until = h.end;
+                hits.push(h);
             }
             i = skip_word(buf, j, end);
         }

@@ -3535,6 +3535,9 @@ static MANAGED: &[ManagedIdentifier] = &[
             "codice_fiscale,BCCFRC15M25E852P",
             "RCCMNL83S18D96VW",
             "CF RNLDMA89M49H766G",
+            // Typed in lower case (web forms, exports), omocodia included.
+            "codice fiscale: rccmnl83s18d969h",
+            "cf=rccmnl83s18d9svi",
         ],
         negative_examples: &[
             "Codice fiscale: RCCMNL83S18D969A",
@@ -3542,6 +3545,8 @@ static MANAGED: &[ManagedIdentifier] = &[
             "RCCMNL83S18D969HX",
             "XRCCMNL83S18D969H",
             "RCCMNL83S88D969H",
+            "codice fiscale: rccmnl83s18d969a",
+            "codice fiscale: xrccmnl83s18d969h",
         ],
         ..id(
             "ITALY_NATIONAL_IDENTIFICATION_NUMBER",
