@@ -210,20 +210,28 @@ struct Lines {
     line_start_abs: u64,
 }
 
+/// Room a text buffer starts with, doubled as it fills up to a chunk.
+const FIRST_ROOM: usize = 64 * 1024;
+
 /// Reads into `buf[*len..want]` until it is full or the reader ends; returns whether it ended.
 /// `buf` only grows: bytes it has held before are overwritten, never zeroed again (the
-/// readers here implement `read` only, so `read_to_end` would zero every chunk first).
+/// readers here implement `read` only, so `read_to_end` would zero every chunk first). It
+/// grows as it fills, from [`FIRST_ROOM`] up to `want`, not to `want` at once: most files are
+/// far smaller than a chunk, and zeroing (and faulting in) a whole chunk for each cost more
+/// than classifying it.
 fn fill_buffer(
     reader: &mut dyn Read,
     buf: &mut Vec<u8>,
     len: &mut usize,
     want: usize,
 ) -> io::Result<bool> {
-    if buf.len() < want {
-        buf.resize(want, 0);
-    }
     while *len < want {
-        match reader.read(&mut buf[*len..want]) {
+        if *len >= buf.len() {
+            let room = (buf.len() * 2).clamp(FIRST_ROOM, want);
+            buf.resize(room.max(*len + 1), 0);
+        }
+        let end = buf.len().min(want);
+        match reader.read(&mut buf[*len..end]) {
             Ok(0) => return Ok(true),
             Ok(n) => *len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
