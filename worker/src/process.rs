@@ -1,4 +1,5 @@
-//! One task: a streamed GET, decide from its headers, classify.
+//! One task: a streamed GET, decide from its headers, classify (a small body read whole and
+//! classified in one step, a larger one streamed through the classifier).
 //!
 //! One request per object. The GET's response headers carry everything a HEAD would (size,
 //! ETag, storage class, server-side encryption and KMS key, SSE-C algorithm, user metadata with
@@ -53,6 +54,12 @@ pub enum Outcome {
 /// Chunks of an object in flight between the S3 stream and the classifier, at most. With the
 /// SDK's chunks of up to a few hundred KiB, this bounds a task's memory whatever the object's size.
 const BODY_CHANNEL_CHUNKS: usize = 8;
+
+/// An object whose body ends within this many bytes is read whole and classified in one step
+/// on the blocking pool; a larger one is streamed through the channel. Most objects are small
+/// (logs, records, configuration), and for them the channel's hand-offs between the runtime
+/// and the classifier's thread cost more than the classification.
+const SMALL_OBJECT_BYTES: usize = 256 * 1024;
 
 /// An object's metadata, as its GET (or HEAD) response headers tell it.
 #[derive(Debug, Clone, Default)]
@@ -423,9 +430,37 @@ async fn fetch_and_classify<S: JobStore>(
             unreadable(&meta).expect("an object with a client-side envelope is unreadable");
         return Ok(Fetched::Unreadable(meta, reason, detail));
     }
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(BODY_CHANNEL_CHUNKS);
+    // A small object: the rest of its body, then one classification.
+    while !ended && head.len() < SMALL_OBJECT_BYTES {
+        match body.try_next().await {
+            Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+            Ok(None) => ended = true,
+            Err(error) => {
+                return Err(S3Failure::stream(
+                    &task.bucket,
+                    &task.key,
+                    s3_error::display_chain(&error),
+                ));
+            }
+        }
+    }
     let engine = ctx.engine.clone();
     let file_name = task.key.clone();
+    if ended {
+        let file = tokio::task::spawn_blocking(move || {
+            engine.classify_reader(&file_name, &mut head.as_slice())
+        })
+        .await
+        .map_err(|e| {
+            S3Failure::stream(
+                &task.bucket,
+                &task.key,
+                format!("classifier task failed: {e}"),
+            )
+        })?;
+        return Ok(Fetched::Classified(meta, file));
+    }
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(BODY_CHANNEL_CHUNKS);
     let classify = tokio::task::spawn_blocking(move || {
         let mut reader = ChannelReader {
             rx,
@@ -436,7 +471,7 @@ async fn fetch_and_classify<S: JobStore>(
     let mut stream_error = None;
     // The classifier may stop reading after the first bytes (a limit reached); it has its result.
     let classifier_stopped = !head.is_empty() && tx.send(Ok(Bytes::from(head))).await.is_err();
-    if !ended && !classifier_stopped {
+    if !classifier_stopped {
         loop {
             match body.try_next().await {
                 Ok(Some(chunk)) => {

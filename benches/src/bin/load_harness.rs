@@ -159,6 +159,9 @@ async fn main() -> anyhow::Result<()> {
         100.0 * e2e.steady_objects_per_sec / raw_rate,
         per_object(cpu1, cpu2),
     );
+    if let (Some(c), Some(w)) = (e2e.coordinator_cpu_ms, e2e.workers_cpu_ms) {
+        println!("Trawl CPU per object: workers {w:.3} ms, coordinator {c:.3} ms");
+    }
     println!(
         "{}",
         serde_json::json!({
@@ -168,6 +171,8 @@ async fn main() -> anyhow::Result<()> {
             "end_to_end_share_of_raw_get": (e2e_rate / raw_rate * 100.0).round() / 100.0,
             "first_result_secs": (e2e.first_result_secs * 1000.0).round() / 1000.0,
             "steady_objects_per_sec": e2e.steady_objects_per_sec.round(),
+            "workers_cpu_ms_per_object": e2e.workers_cpu_ms,
+            "coordinator_cpu_ms_per_object": e2e.coordinator_cpu_ms,
             "workers": args.workers,
             "worker_concurrency": args.worker_concurrency,
             "objects": args.objects,
@@ -419,6 +424,16 @@ async fn end_to_end_phase(args: &Args, bucket: &str) -> anyhow::Result<EndToEnd>
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // Trawl's own CPU per object (the processes are still running, their counters readable).
+    let per_object_ms =
+        |secs: Option<f64>| secs.map(|s| (s * 1e6 / args.objects as f64).round() / 1000.0);
+    let coordinator_cpu_ms = per_object_ms(children[0].id().and_then(cpu_secs));
+    let workers_cpu_ms = per_object_ms(
+        children[1..]
+            .iter()
+            .map(|c| c.id().and_then(cpu_secs))
+            .sum::<Option<f64>>(),
+    );
     let stats = store.stats(&job_id).await?;
     let classified = stats.get("objects_classified").copied().unwrap_or(0);
     if classified != args.objects as i64 {
@@ -430,6 +445,8 @@ async fn end_to_end_phase(args: &Args, bucket: &str) -> anyhow::Result<EndToEnd>
         objects_per_sec: args.objects as f64 / elapsed,
         first_result_secs: first,
         steady_objects_per_sec: (args.objects as f64 - 1.0) / (elapsed - first).max(1e-3),
+        coordinator_cpu_ms,
+        workers_cpu_ms,
     })
 }
 
@@ -441,6 +458,10 @@ struct EndToEnd {
     first_result_secs: f64,
     /// From the first result to COMPLETE.
     steady_objects_per_sec: f64,
+    /// CPU milliseconds per object of the coordinator and of all workers together (start-up
+    /// and the 1 s wait before submission included).
+    coordinator_cpu_ms: Option<f64>,
+    workers_cpu_ms: Option<f64>,
 }
 
 /// A moto server pinned to its own CPUs, and the processes moved off them.
@@ -512,13 +533,18 @@ impl Pinned {
 impl Pinned {
     /// CPU seconds the endpoint has used so far.
     fn endpoint_cpu_secs(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.server.id()?)).ok()?;
-        // Fields after the command name (which may hold spaces): utime and stime are 12 and 13.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: f64 =
-            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        Some(ticks / 100.0)
+        cpu_secs(self.server.id()?)
     }
+}
+
+/// CPU seconds (user and system) process `pid` has used so far, from `/proc` (Linux; 100
+/// ticks a second, as on every Linux kernel's user-space ABI).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): utime and stime are 12 and 13.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 impl Drop for Pinned {
