@@ -4,7 +4,7 @@
 //! resource was added).
 
 use trawl_common::job::{JobSpec, MemberAccount, Selection};
-use trawl_common::state::{State, StateStore};
+use trawl_common::state::{Resource, State, StateStore};
 use trawl_common::store::JobStore;
 
 use crate::CoordinatorError;
@@ -62,15 +62,8 @@ pub async fn run_due<S: JobStore, St: StateStore>(
             }
         };
         let Some(schedule) = claimed.schedule else {
-            // The schedule was removed meanwhile: nothing to run, and the claim is given back.
-            let _ = state
-                .swap_last_run(
-                    &claimed.account,
-                    &claimed.bucket,
-                    Some(now_ms),
-                    claimed.last_run_ms,
-                )
-                .await;
+            // The schedule was removed meanwhile: nothing to run.
+            give_back(state, &claimed, now_ms).await;
             continue;
         };
         let since_ms = claimed.last_run_ms.unwrap_or(claimed.added_ms);
@@ -102,20 +95,26 @@ pub async fn run_due<S: JobStore, St: StateStore>(
             }
             Err(error) => {
                 tracing::warn!(bucket = %claimed.bucket, error = %error, "cannot start a scheduled run; it stays due");
-                if let Err(undo) = state
-                    .swap_last_run(
-                        &claimed.account,
-                        &claimed.bucket,
-                        Some(now_ms),
-                        claimed.last_run_ms,
-                    )
-                    .await
-                {
-                    tracing::warn!(bucket = %claimed.bucket, error = %undo, "cannot give back the scheduled run; it is due again next period");
-                }
+                give_back(state, &claimed, now_ms).await;
                 runs.failed.push((claimed.key(), error));
             }
         }
     }
     Ok(runs)
+}
+
+/// Gives a claimed run back: the resource's last run returns to what it was, unless it has
+/// changed since the claim.
+async fn give_back<St: StateStore>(state: &St, claimed: &Resource, now_ms: i64) {
+    if let Err(error) = state
+        .swap_last_run(
+            &claimed.account,
+            &claimed.bucket,
+            Some(now_ms),
+            claimed.last_run_ms,
+        )
+        .await
+    {
+        tracing::warn!(bucket = %claimed.bucket, error = %error, "cannot give back a scheduled run; it is due again next period");
+    }
 }

@@ -396,23 +396,7 @@ async fn fetch_and_classify<S: JobStore>(
         encryption::SNIFF_BYTES
     };
     let mut head = Vec::new();
-    let mut ended = false;
-    while head.len() < wanted {
-        match body.try_next().await {
-            Ok(Some(chunk)) => head.extend_from_slice(&chunk),
-            Ok(None) => {
-                ended = true;
-                break;
-            }
-            Err(error) => {
-                return Err(S3Failure::stream(
-                    &task.bucket,
-                    &task.key,
-                    s3_error::display_chain(&error),
-                ));
-            }
-        }
-    }
+    let ended = read_into(&mut body, &mut head, wanted, task).await?;
     let envelope = if task.key.ends_with(".instruction") && ended {
         encryption::instruction_file(&head)
     } else {
@@ -431,33 +415,22 @@ async fn fetch_and_classify<S: JobStore>(
         return Ok(Fetched::Unreadable(meta, reason, detail));
     }
     // A small object: the rest of its body, then one classification.
-    while !ended && head.len() < SMALL_OBJECT_BYTES {
-        match body.try_next().await {
-            Ok(Some(chunk)) => head.extend_from_slice(&chunk),
-            Ok(None) => ended = true,
-            Err(error) => {
-                return Err(S3Failure::stream(
-                    &task.bucket,
-                    &task.key,
-                    s3_error::display_chain(&error),
-                ));
-            }
-        }
-    }
+    let ended = ended || read_into(&mut body, &mut head, SMALL_OBJECT_BYTES, task).await?;
     let engine = ctx.engine.clone();
     let file_name = task.key.clone();
+    let joined = |e: tokio::task::JoinError| {
+        S3Failure::stream(
+            &task.bucket,
+            &task.key,
+            format!("classifier task failed: {e}"),
+        )
+    };
     if ended {
         let file = tokio::task::spawn_blocking(move || {
             engine.classify_reader(&file_name, &mut head.as_slice())
         })
         .await
-        .map_err(|e| {
-            S3Failure::stream(
-                &task.bucket,
-                &task.key,
-                format!("classifier task failed: {e}"),
-            )
-        })?;
+        .map_err(joined)?;
         return Ok(Fetched::Classified(meta, file));
     }
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(BODY_CHANNEL_CHUNKS);
@@ -491,17 +464,35 @@ async fn fetch_and_classify<S: JobStore>(
         }
     }
     drop(tx);
-    let file = classify.await.map_err(|e| {
-        S3Failure::stream(
-            &task.bucket,
-            &task.key,
-            format!("classifier task failed: {e}"),
-        )
-    })?;
+    let file = classify.await.map_err(joined)?;
     if let Some(message) = stream_error {
         return Err(S3Failure::stream(&task.bucket, &task.key, message));
     }
     Ok(Fetched::Classified(meta, file))
+}
+
+/// Appends the body's chunks to `buf` until it holds at least `limit` bytes or the body ends;
+/// returns whether it ended. A broken stream is a transient failure.
+async fn read_into(
+    body: &mut aws_sdk_s3::primitives::ByteStream,
+    buf: &mut Vec<u8>,
+    limit: usize,
+    task: &ClassifyTask,
+) -> Result<bool, S3Failure> {
+    while buf.len() < limit {
+        match body.try_next().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            Ok(None) => return Ok(true),
+            Err(error) => {
+                return Err(S3Failure::stream(
+                    &task.bucket,
+                    &task.key,
+                    s3_error::display_chain(&error),
+                ));
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// A blocking `Read` over chunks sent from the async side.
