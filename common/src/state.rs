@@ -133,6 +133,19 @@ pub trait StateStore: Clone + Send + Sync + 'static {
         account: &str,
         bucket: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Changes a stored resource in one atomic step: `change` gets the resource as stored and
+    /// returns whether to write it back changed. Nothing written meanwhile (a scheduled run's
+    /// claim by another coordinator, another edit) is overwritten: on such a race `change`
+    /// runs again on the newer resource. Returns the resource before and after the change, or
+    /// `None` if it does not exist or `change` declined.
+    fn update_resource<F>(
+        &self,
+        account: &str,
+        bucket: &str,
+        change: F,
+    ) -> impl Future<Output = Result<Option<(Resource, Resource)>, StoreError>> + Send
+    where
+        F: FnMut(&mut Resource) -> bool + Send;
     /// Sets the resource's `last_run_ms` to `to` if it is still `from`, changing nothing else
     /// (an edit made meanwhile stays), as one atomic step: of several coordinators (or a
     /// coordinator and `trawl schedules run`) that saw the same due run, exactly one claims
@@ -144,7 +157,18 @@ pub trait StateStore: Clone + Send + Sync + 'static {
         bucket: &str,
         from: Option<i64>,
         to: Option<i64>,
-    ) -> impl Future<Output = Result<Option<Resource>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Resource>, StoreError>> + Send {
+        async move {
+            let swapped = self
+                .update_resource(account, bucket, |r| {
+                    let claimed = r.last_run_ms == from;
+                    r.last_run_ms = to;
+                    claimed
+                })
+                .await?;
+            Ok(swapped.map(|(before, _)| before))
+        }
+    }
 }
 
 const ACCOUNTS_KEY: &str = "trawl:accounts";
@@ -222,16 +246,17 @@ impl StateStore for RedisStore {
         Ok(removed > 0)
     }
 
-    async fn swap_last_run(
+    async fn update_resource<F>(
         &self,
         account: &str,
         bucket: &str,
-        from: Option<i64>,
-        to: Option<i64>,
-    ) -> Result<Option<Resource>, StoreError> {
-        // Read, change `last_run_ms` only, and write back only if the stored JSON is still the
-        // one read (a compare-and-set on the whole value, so neither a concurrent claim nor a
-        // concurrent edit is overwritten); on a lost race, read again.
+        mut change: F,
+    ) -> Result<Option<(Resource, Resource)>, StoreError>
+    where
+        F: FnMut(&mut Resource) -> bool + Send,
+    {
+        // Read, change, and write back only if the stored JSON is still the one read (a
+        // compare-and-set on the whole value); on a lost race, read again.
         let key = format!("{account}/{bucket}");
         let cas = redis::Script::new(
             r#"if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -249,13 +274,10 @@ impl StateStore for RedisStore {
             };
             let before: Resource =
                 serde_json::from_str(&json).map_err(|e| corrupt(RESOURCES_KEY, e))?;
-            if before.last_run_ms != from {
+            let mut after = before.clone();
+            if !change(&mut after) {
                 return Ok(None);
             }
-            let after = Resource {
-                last_run_ms: to,
-                ..before.clone()
-            };
             let swapped: i64 = cas
                 .key(RESOURCES_KEY)
                 .arg(&key)
@@ -263,9 +285,9 @@ impl StateStore for RedisStore {
                 .arg(serde_json::to_string(&after).expect("a resource should serialise"))
                 .invoke_async(&mut conn)
                 .await
-                .map_err(command("claim scheduled run"))?;
+                .map_err(command("update resource"))?;
             if swapped == 1 {
-                return Ok(Some(before));
+                return Ok(Some((before, after)));
             }
         }
     }
@@ -353,24 +375,26 @@ impl StateStore for FileStateStore {
 
     /// A read and a write with no await between them; not atomic across processes (the file
     /// store serves the embedded mode, one process).
-    async fn swap_last_run(
+    async fn update_resource<F>(
         &self,
         account: &str,
         bucket: &str,
-        from: Option<i64>,
-        to: Option<i64>,
-    ) -> Result<Option<Resource>, StoreError> {
+        mut change: F,
+    ) -> Result<Option<(Resource, Resource)>, StoreError>
+    where
+        F: FnMut(&mut Resource) -> bool + Send,
+    {
         let mut state = self.read()?;
         let Some(resource) = state.resources.get_mut(&format!("{account}/{bucket}")) else {
             return Ok(None);
         };
-        if resource.last_run_ms != from {
+        let before = resource.clone();
+        if !change(resource) {
             return Ok(None);
         }
-        let before = resource.clone();
-        resource.last_run_ms = to;
+        let after = resource.clone();
         self.write(&state)?;
-        Ok(Some(before))
+        Ok(Some((before, after)))
     }
 }
 

@@ -481,27 +481,30 @@ impl<S: JobStore, St: StateStore> Admin<S, St> {
         edit: ResourceEdit,
     ) -> AdminResult<Resource> {
         check_selection(account, bucket)?;
-        let current = self.state.load_state().await?;
-        let Some(mut resource) = current
-            .resources
-            .get(&format!("{account}/{bucket}"))
-            .cloned()
-        else {
+        let prefixes = edit.prefixes.map(clean_prefixes).transpose()?;
+        // Changed in one step on the stored resource, so a scheduled run claimed meanwhile (its
+        // `last_run_ms`) or another edit is not overwritten with what was read before.
+        let updated = self
+            .state
+            .update_resource(account, bucket, |resource| {
+                if let Some(prefixes) = &prefixes {
+                    resource.prefixes.clone_from(prefixes);
+                }
+                if let Some(classification) = edit.classification {
+                    resource.classification = classification;
+                }
+                if let Some(schedule) = edit.schedule {
+                    resource.schedule = schedule;
+                }
+                true
+            })
+            .await?;
+        let Some((_, resource)) = updated else {
             return Err(AdminError::new(
                 ErrorKind::NotFound,
                 format!("bucket {bucket} (account {account}) is not selected: add it first"),
             ));
         };
-        if let Some(prefixes) = edit.prefixes {
-            resource.prefixes = clean_prefixes(prefixes)?;
-        }
-        if let Some(classification) = edit.classification {
-            resource.classification = classification;
-        }
-        if let Some(schedule) = edit.schedule {
-            resource.schedule = schedule;
-        }
-        self.state.put_resource(&resource).await?;
         Ok(resource)
     }
 

@@ -255,6 +255,36 @@ async fn the_console_flow_runs_over_the_http_api() {
         2,
         "{resources}"
     );
+    // An edit changes only what it names, and a selection that does not exist is named.
+    let path = format!("/api/v1/resources/{MEMBER}/{beta}");
+    let edited = call(
+        addr,
+        "PATCH",
+        &path,
+        Some(json!({"schedule": "DAILY"})),
+        200,
+    )
+    .await;
+    assert_eq!(edited["schedule"], "DAILY", "{edited}");
+    assert_eq!(edited["prefixes"], json!([]), "{edited}");
+    let edited = call(addr, "PATCH", &path, Some(json!({"schedule": null})), 200).await;
+    assert_eq!(edited["schedule"], Value::Null, "{edited}");
+    let missing = format!("/api/v1/resources/{MEMBER}/no-such-selection");
+    let missing = call(
+        addr,
+        "PATCH",
+        &missing,
+        Some(json!({"schedule": null})),
+        404,
+    )
+    .await;
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-selection"),
+        "{missing}"
+    );
 
     // The member is not verified yet: the review says so and a start is refused, naming it.
     let review = call(addr, "POST", "/api/v1/reviews", Some(json!({})), 201).await;

@@ -139,6 +139,36 @@ async fn scheduled_runs_are_claimed_once_keep_edits_and_give_back_failures() {
         None
     );
 
+    // Concurrent changes to one resource (edits, claims) are all kept: each is applied to the
+    // resource as stored, again if another landed first.
+    let edits = (0..10).map(|k| {
+        let store = store.clone();
+        async move {
+            store
+                .update_resource("111122223333", "sched-b", |r| {
+                    r.prefixes.push(format!("p{k}/"));
+                    true
+                })
+                .await
+                .unwrap()
+                .expect("the resource exists")
+        }
+    });
+    let claim = store.swap_last_run("111122223333", "sched-b", Some(now), Some(now + DAY_MS));
+    let (_, claimed) = tokio::join!(futures::future::join_all(edits), claim);
+    assert!(
+        claimed.unwrap().is_some(),
+        "the claim is not lost to the edits"
+    );
+    let stored = store.load_state().await.unwrap().resources["111122223333/sched-b"].clone();
+    let mut prefixes = stored.prefixes.clone();
+    prefixes.sort();
+    let mut expected: Vec<String> = (0..10).map(|k| format!("p{k}/")).collect();
+    expected.push("2025/".into());
+    expected.sort();
+    assert_eq!(prefixes, expected);
+    assert_eq!(stored.last_run_ms, Some(now + DAY_MS));
+
     // A run that cannot be submitted (a bucket name S3 would refuse, stored before validation
     // existed) is reported, its claim is given back, and the other due run still starts.
     store
