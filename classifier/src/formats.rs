@@ -210,15 +210,15 @@ struct Lines {
     line_start_abs: u64,
 }
 
-/// Room a text buffer starts with, doubled as it fills up to a chunk.
+/// Room a text buffer starts with; once a file outgrows it, the buffer takes a whole chunk.
 const FIRST_ROOM: usize = 64 * 1024;
 
 /// Reads into `buf[*len..want]` until it is full or the reader ends; returns whether it ended.
 /// `buf` only grows: bytes it has held before are overwritten, never zeroed again (the
 /// readers here implement `read` only, so `read_to_end` would zero every chunk first). It
-/// grows as it fills, from [`FIRST_ROOM`] up to `want`, not to `want` at once: most files are
-/// far smaller than a chunk, and zeroing (and faulting in) a whole chunk for each cost more
-/// than classifying it.
+/// starts with [`FIRST_ROOM`], not `want`: most files are far smaller than a chunk, and
+/// zeroing (and faulting in) a whole chunk for each cost more than classifying it. A file
+/// that fills it gets `want` at once (one copy of its first bytes, not one per doubling).
 fn fill_buffer(
     reader: &mut dyn Read,
     buf: &mut Vec<u8>,
@@ -227,7 +227,11 @@ fn fill_buffer(
 ) -> io::Result<bool> {
     while *len < want {
         if *len >= buf.len() {
-            let room = (buf.len() * 2).clamp(FIRST_ROOM, want);
+            let room = if buf.len() < FIRST_ROOM {
+                FIRST_ROOM
+            } else {
+                want
+            };
             buf.resize(room.max(*len + 1), 0);
         }
         let end = buf.len().min(want);
