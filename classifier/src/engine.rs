@@ -375,6 +375,15 @@ fn keyword_variants(k: &str) -> Vec<String> {
     out
 }
 
+/// How many upper-case letters, at most `max`, come right before `pos`.
+fn upper_before(buf: &[u8], pos: usize, max: usize) -> usize {
+    buf[pos.saturating_sub(max)..pos]
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_uppercase())
+        .count()
+}
+
 /// A text byte as the keyword automaton reads it: `_` and `-` are spaces.
 #[inline(always)]
 fn keyword_byte(b: u8) -> u8 {
@@ -1620,11 +1629,7 @@ impl Compiled {
             && let Some(ri) = self.uk_licence_rule
         {
             // The surname's letters before `pos`; the 9s padding a short one are in the run.
-            let letters = buf[pos.saturating_sub(5)..pos]
-                .iter()
-                .rev()
-                .take_while(|b| b.is_ascii_uppercase())
-                .count();
+            let letters = upper_before(buf, pos, 5);
             if let Some(h) = self.word_at(ri, buf, pos - letters, 16, v::uk_driving_licence, ctx) {
                 return Some(h);
             }
@@ -1640,11 +1645,7 @@ impl Compiled {
         }
         if de && let Some(ri) = self.de_id_serial_rule {
             // The serial's letters before the run (more than nine glue the word to its left).
-            let letters = buf[pos.saturating_sub(10)..pos]
-                .iter()
-                .rev()
-                .take_while(|b| b.is_ascii_uppercase())
-                .count();
+            let letters = upper_before(buf, pos, 10);
             if letters <= 9 && letters + (j - pos) <= 10 {
                 return self.word_at(ri, buf, pos - letters, 10, v::germany_id_card_printed, ctx);
             }

@@ -161,9 +161,11 @@ pub trait StateStore: Clone + Send + Sync + 'static {
         async move {
             let swapped = self
                 .update_resource(account, bucket, |r| {
-                    let claimed = r.last_run_ms == from;
+                    if r.last_run_ms != from {
+                        return false;
+                    }
                     r.last_run_ms = to;
-                    claimed
+                    true
                 })
                 .await?;
             Ok(swapped.map(|(before, _)| before))

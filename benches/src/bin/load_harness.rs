@@ -117,11 +117,11 @@ async fn main() -> anyhow::Result<()> {
     // The pinned endpoint's CPU time per object in each phase tells whether the endpoint worked
     // harder per object end to end, or was not kept busy.
     let cpu = || pinned.as_ref().and_then(Pinned::endpoint_cpu_secs);
-    let ms_per_object = |before: Option<f64>, after: Option<f64>| {
-        Some(((after? - before?) * 1e6 / args.objects as f64).round() / 1000.0)
+    let endpoint_ms = |before: Option<f64>, after: Option<f64>| {
+        Some(ms_per_object(after? - before?, args.objects))
     };
     let per_object = |before: Option<f64>, after: Option<f64>| {
-        ms_per_object(before, after)
+        endpoint_ms(before, after)
             .map(|ms| format!(", endpoint CPU {ms:.2} ms per object"))
             .unwrap_or_default()
     };
@@ -179,9 +179,9 @@ async fn main() -> anyhow::Result<()> {
             "object_size": args.object_size,
             "endpoint_cpus": args.endpoint_cpus,
             "endpoint_cpu_ms_per_object": {
-                "raw_get": ms_per_object(cpu0, cpu1),
-                "end_to_end": ms_per_object(cpu1, cpu2),
-                "raw_get_after": ms_per_object(cpu2, cpu3),
+                "raw_get": endpoint_ms(cpu0, cpu1),
+                "end_to_end": endpoint_ms(cpu1, cpu2),
+                "raw_get_after": endpoint_ms(cpu2, cpu3),
             },
         })
     );
@@ -425,15 +425,15 @@ async fn end_to_end_phase(args: &Args, bucket: &str) -> anyhow::Result<EndToEnd>
     }
     let elapsed = started.elapsed().as_secs_f64();
     // Trawl's own CPU per object (the processes are still running, their counters readable).
-    let per_object_ms =
-        |secs: Option<f64>| secs.map(|s| (s * 1e6 / args.objects as f64).round() / 1000.0);
-    let coordinator_cpu_ms = per_object_ms(children[0].id().and_then(cpu_secs));
-    let workers_cpu_ms = per_object_ms(
-        children[1..]
-            .iter()
-            .map(|c| c.id().and_then(cpu_secs))
-            .sum::<Option<f64>>(),
-    );
+    let coordinator_cpu_ms = children[0]
+        .id()
+        .and_then(cpu_secs)
+        .map(|s| ms_per_object(s, args.objects));
+    let workers_cpu_ms = children[1..]
+        .iter()
+        .map(|c| c.id().and_then(cpu_secs))
+        .sum::<Option<f64>>()
+        .map(|s| ms_per_object(s, args.objects));
     let stats = store.stats(&job_id).await?;
     let classified = stats.get("objects_classified").copied().unwrap_or(0);
     if classified != args.objects as i64 {
@@ -535,6 +535,11 @@ impl Pinned {
     fn endpoint_cpu_secs(&self) -> Option<f64> {
         cpu_secs(self.server.id()?)
     }
+}
+
+/// `cpu_secs` spread over `objects`, in milliseconds per object to the microsecond.
+fn ms_per_object(cpu_secs: f64, objects: usize) -> f64 {
+    (cpu_secs * 1e6 / objects as f64).round() / 1000.0
 }
 
 /// CPU seconds (user and system) process `pid` has used so far, from `/proc` (Linux; 100
